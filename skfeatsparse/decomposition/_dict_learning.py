@@ -1,0 +1,474 @@
+"""GreedyL1DictionaryLearning: the paper's sparse dictionary learning (Appendix C)."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._dictionary_step import (
+    gradient_step,
+    mod_step,
+    normalize_and_reseed,
+    residual_directions,
+    sufficient_statistics,
+)
+from ._greedy import default_max_steps, greedy_l1_encode
+from ._objective import CodeStatistics
+
+# partial_fit keeps exponentially forgotten sufficient statistics (as in online
+# dictionary learning, Mairal et al. 2009): each new batch weighs 1 - _FORGET.
+_FORGET = 0.8
+# alpha="auto" stops early once a round moves alpha by less than this fraction.
+_ALPHA_RTOL = 0.02
+
+
+def _code_pass(X, components, alpha, *, max_steps, batch_size, device, stats):
+    """Code ``X`` block by block; returns the sparse code and per-sample errors."""
+    blocks, errors, n_capped = [], [], 0
+    for start in range(0, X.shape[0], batch_size):
+        X_block = X[start : start + batch_size]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            code, n_steps = greedy_l1_encode(
+                X_block, components, alpha, max_steps=max_steps,
+                batch_size=batch_size, device=device, return_n_steps=True,
+            )
+        n_capped += int(np.count_nonzero(n_steps >= max_steps))
+        code = sp.csr_matrix(code)
+        errors.append(stats.add(X_block, code, code @ components))
+        blocks.append(code)
+    return sp.vstack(blocks, format="csr"), np.concatenate(errors), n_capped
+
+
+class GreedyL1DictionaryLearning(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    """Sparse dictionary learning with the greedy L1 coding step of Deng et al.
+
+    Finds unit-norm atoms ``components_`` and non-negative sparse codes that
+    minimise the paper's objective (Sec. 2, Appendix C), averaged over samples::
+
+        ||x - code @ components_||^2 + alpha * ||code||_1
+
+    alternating the greedy L1 pursuit (:func:`greedy_l1_encode`) with a
+    dictionary step. Paper-to-API: the paper's activations X (d x n) are our
+    rows ``X``; its dictionary Phi is ``components_.T``; its coefficients are
+    the code :meth:`transform` returns; its lambda is ``alpha``.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Number of atoms; ``None`` means ``8 * n_features``, the paper's default.
+    alpha : "auto" or float, default="auto"
+        L1 penalty. ``"auto"`` is the paper's adaptive scheme: fit, set
+        ``alpha = alpha_ratio * max_coef`` (the mean maximum coefficient),
+        refit, until it settles. A float fixes it.
+    alpha_ratio : float, default=0.1
+        Target ratio of ``alpha`` to the mean maximum coefficient (the paper's 10%).
+    alpha_rounds : int, default=3
+        Most rounds at ``alpha_ratio`` for ``alpha="auto"``; it stops earlier once
+        a round moves alpha by less than 2%.
+    alpha_warmup : tuple of float, default=(4.0, 2.5, 1.5)
+        For ``alpha="auto"``: multiples of ``alpha_ratio`` for leading rounds at a
+        larger penalty (annealing from sparse codes to the target). Without them
+        the plain schedule stalls on denser data (codes stay dense and the
+        dictionary learns nothing). ``()`` gives the plain schedule.
+    transform_alpha : float, default=None
+        Penalty used by :meth:`transform` and by the metrics (the paper's
+        Appendix H uses a smaller one than in training). ``None`` means ``alpha_``.
+    center : bool, default=True
+        Subtract the training mean ``mean_`` before coding, as the paper does.
+    dictionary_step : {"mod", "gradient"}, default="mod"
+        ``"mod"``: closed-form least squares over all codes of a pass (the method
+        of optimal directions); ``"gradient"``: the paper's stochastic gradient
+        steps, one per mini-batch of ``batch_size`` samples, with step
+        ``learning_rate / L`` (L the curvature of the batch objective). MOD
+        reaches a lower objective sooner (see ``benchmarks/``).
+    max_iter : int, default=30
+        Most alternations (passes over the data) per alpha round.
+    tol : float, default=1e-3
+        A round ends when a pass lowers the objective by less than ``tol``
+        relative to the previous pass.
+    batch_size : int, default=4096
+        Samples coded at once (memory is ``batch_size * n_components`` beyond
+        the output); the mini-batch of the gradient step.
+    learning_rate : float, default=1.0
+        Step of the gradient dictionary step, as a fraction of 1/curvature.
+    max_steps : int, default=None
+        Cap on greedy steps per sample; ``None`` means ``max(64, 4 * n_features)``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial dictionary (drawn from the samples) and re-seeding.
+    device : str, default="cpu"
+        Where the coding step runs: ``"cpu"`` (compiled kernel) or ``"cuda"``.
+    verbose : bool or int, default=False
+        Show a progress bar over the passes.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Unit-norm dictionary atoms (the paper's Phi, transposed).
+    alpha_ : float
+        The penalty the dictionary was trained at.
+    mean_ : ndarray of shape (n_features,)
+        Training mean subtracted before coding (zeros if ``center=False``).
+    n_iter_ : int
+        Total number of passes (alternations) run.
+    history_ : dict of ndarray
+        Per pass: ``"objective"`` (at that pass's alpha), ``"alpha"``,
+        ``"max_coef"``, ``"nonzero_count"``, ``"n_resampled"`` (dead atoms
+        re-seeded).
+    n_resampled_ : int
+        Total number of dead atoms re-seeded from poorly reconstructed samples.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    See Also
+    --------
+    greedy_l1_encode : The coding step as a function.
+    sklearn.decomposition.MiniBatchDictionaryLearning : Lasso-based dictionary learning.
+
+    References
+    ----------
+    M. Deng, L. Tao, J. Benton. Measuring Feature Sparsity in Language Models.
+    NeurIPS 2023 Workshop SoLaR.
+
+    K. Engan, S. O. Aase, J. H. Husoy. Method of optimal directions for frame
+    design. ICASSP 1999.
+
+    Examples
+    --------
+    >>> from skfeatsparse.datasets import make_sparse_linear
+    >>> from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+    >>> X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+    >>> dl = GreedyL1DictionaryLearning(64, random_state=0).fit(X)
+    >>> dl.transform(X).shape
+    (2000, 64)
+    >>> bool((dl.transform(X) >= 0).all())
+    True
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "alpha_ratio": [Interval(Real, 0, None, closed="neither")],
+        "alpha_rounds": [Interval(Integral, 1, None, closed="left")],
+        "alpha_warmup": [tuple, list],
+        "transform_alpha": [Interval(Real, 0, None, closed="neither"), None],
+        "center": ["boolean"],
+        "dictionary_step": [StrOptions({"mod", "gradient"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        alpha="auto",
+        alpha_ratio=0.1,
+        alpha_rounds=3,
+        alpha_warmup=(4.0, 2.5, 1.5),
+        transform_alpha=None,
+        center=True,
+        dictionary_step="mod",
+        max_iter=30,
+        tol=1e-3,
+        batch_size=4096,
+        learning_rate=1.0,
+        max_steps=None,
+        random_state=None,
+        device="cpu",
+        verbose=False,
+    ):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.alpha_ratio = alpha_ratio
+        self.alpha_rounds = alpha_rounds
+        self.alpha_warmup = alpha_warmup
+        self.transform_alpha = transform_alpha
+        self.center = center
+        self.dictionary_step = dictionary_step
+        self.max_iter = max_iter
+        self.tol = tol
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the dictionary from ``X`` (n_samples, n_features).
+
+        Returns
+        -------
+        self : object
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self._initialize(X, check_random_state(self.random_state))
+        Xc = X - self.mean_
+        if self.alpha == "auto":
+            ratios = [self.alpha_ratio * m for m in self.alpha_warmup]
+            ratios += [self.alpha_ratio] * self.alpha_rounds
+        else:
+            ratios = [None]
+        alpha = self._first_alpha(Xc, ratios[0])
+        progress = self._progress(len(ratios) * self.max_iter)
+        for round_, ratio in enumerate(ratios):
+            previous = np.inf
+            for _ in range(self.max_iter):
+                objective, max_coef = self._pass(Xc, alpha)
+                progress.update()
+                progress.set_postfix(objective=f"{objective:.4g}", alpha=f"{alpha:.3g}")
+                if np.isfinite(previous) and previous - objective <= self.tol * previous:
+                    break
+                previous = objective
+            if ratio is None or round_ == len(ratios) - 1:
+                break
+            new_alpha = ratios[round_ + 1] * max_coef
+            settled = round_ >= len(self.alpha_warmup) and (
+                abs(new_alpha - alpha) <= _ALPHA_RTOL * alpha
+            )
+            if settled or new_alpha <= 0:
+                break
+            alpha = new_alpha
+        progress.close()
+        self.alpha_ = float(alpha)
+        self._finish()
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One more pass on a batch: code it, then one dictionary step.
+
+        The paper's "activation distribution" setting (Appendix B): call it on
+        a stream of batches. The first call initialises the dictionary from
+        the batch; with ``alpha="auto"`` alpha follows ``alpha_ratio`` times the
+        (smoothed) mean maximum coefficient of the batches. The MOD step uses
+        exponentially forgotten statistics over past batches.
+
+        Returns
+        -------
+        self : object
+        """
+        first = not hasattr(self, "components_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        if first:
+            self._initialize(X, check_random_state(self.random_state))
+            self._n_seen = 0
+            self._statistics = None
+            self.alpha_ = self._first_alpha(X - self.mean_, self.alpha_ratio)
+        if self.center:
+            # Running mean over everything seen, as IncrementalPCA keeps.
+            total = self._n_seen + X.shape[0]
+            self.mean_ = self.mean_ + (X.sum(axis=0) - X.shape[0] * self.mean_) / total
+            self.mean_ = self.mean_.astype(X.dtype, copy=False)
+        self._n_seen += X.shape[0]
+        _, max_coef = self._pass(X - self.mean_, self.alpha_, stream=True)
+        if self.alpha == "auto" and max_coef > 0:
+            self.alpha_ = float(
+                _FORGET * self.alpha_ + (1 - _FORGET) * self.alpha_ratio * max_coef
+            )
+        self._finish()
+        return self
+
+    def _initialize(self, X, rng):
+        """Fresh fitted state; atoms drawn from the (centred) samples."""
+        n_samples, n_features = X.shape
+        n_components = self.n_components or 8 * n_features
+        self.mean_ = X.mean(axis=0) if self.center else np.zeros(n_features, X.dtype)
+        Xc = X - self.mean_
+        take = rng.choice(n_samples, size=min(n_samples, n_components), replace=False)
+        atoms = np.empty((n_components, n_features), dtype=np.float64)
+        atoms[: take.size] = Xc[take]
+        atoms[take.size :] = rng.standard_normal((n_components - take.size, n_features))
+        norms = np.linalg.norm(atoms, axis=1)
+        zero = norms <= 1e-12 * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
+        atoms[zero] = rng.standard_normal((int(zero.sum()), n_features))
+        atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
+        self.components_ = atoms.astype(X.dtype)
+        self._rng = rng
+        self._history = {
+            k: [] for k in ("objective", "alpha", "max_coef", "nonzero_count", "n_resampled")
+        }
+        self.n_resampled_ = 0
+        self.n_iter_ = 0
+        self._n_capped = 0
+
+    def _first_alpha(self, Xc, ratio):
+        """First guess: ``ratio`` x the mean largest correlation with an atom.
+
+        The first greedy coefficient is that correlation minus alpha / 2, so
+        this stands in for the mean maximum coefficient and scales with X.
+        """
+        if ratio is None:
+            return float(self.alpha)
+        sample = Xc[: self.batch_size]
+        best = (sample @ self.components_.T).max(axis=1).mean()
+        if not best > 0:
+            scale = float(np.abs(Xc).max(initial=0.0))
+            best = scale if scale > 0 else 1.0
+        return float(ratio * best)
+
+    def _pass(self, Xc, alpha, stream=False):
+        """One alternation: code, then the dictionary step. Returns (L, max_coef)."""
+        stats = CodeStatistics()
+        max_steps = self.max_steps or default_max_steps(Xc.shape[1])
+        old = self.components_
+        if self.dictionary_step == "gradient":
+            blocks, errors = [], []
+            components = old.astype(np.float64)
+            for start in range(0, Xc.shape[0], self.batch_size):
+                X_block = Xc[start : start + self.batch_size]
+                code, error, capped = _code_pass(
+                    X_block, components.astype(Xc.dtype), alpha, max_steps=max_steps,
+                    batch_size=self.batch_size, device=self.device, stats=stats,
+                )
+                self._n_capped += capped
+                gram, cross = sufficient_statistics(code, X_block)
+                components = gradient_step(gram, cross, components, self.learning_rate)
+                components /= np.maximum(np.linalg.norm(components, axis=1), 1e-300)[:, None]
+                blocks.append(code)
+                errors.append(error)
+            code, error = sp.vstack(blocks, format="csr"), np.concatenate(errors)
+            new = components
+        else:
+            code, error, capped = _code_pass(
+                Xc, old, alpha, max_steps=max_steps, batch_size=self.batch_size,
+                device=self.device, stats=stats,
+            )
+            self._n_capped += capped
+            gram, cross = sufficient_statistics(code, Xc)
+            if stream and self._statistics is not None:
+                gram = _FORGET * self._statistics[0] + gram
+                cross = _FORGET * self._statistics[1] + cross
+            if stream:
+                self._statistics = (gram, cross)
+            new = mod_step(gram, cross, old.astype(np.float64))
+        usage = np.bincount(code.indices, minlength=old.shape[0])
+        new, n_dead = normalize_and_reseed(
+            new, usage,
+            lambda k: residual_directions(Xc, code, old, error, k, self._rng),
+        )
+        self.components_ = new.astype(Xc.dtype)
+        objective = stats.objective(alpha)
+        max_coef = stats.mean_max_coef()
+        for key, value in zip(
+            self._history,
+            (objective, alpha, max_coef, stats.nonzero / stats.n_samples, n_dead),
+        ):
+            self._history[key].append(value)
+        self.n_resampled_ += n_dead
+        self.n_iter_ += 1
+        return objective, max_coef
+
+    def _progress(self, total):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc="passes", disable=not self.verbose, leave=False)
+
+    def _finish(self):
+        self.history_ = {k: np.asarray(v) for k, v in self._history.items()}
+        del self._history
+        if self._n_capped:
+            warnings.warn(
+                f"{self._n_capped} codings reached max_steps greedy steps during "
+                "fit; the codes of those samples are truncated. Raise max_steps.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            self._n_capped = 0
+
+    # ---------------------------------------------------------------- using it
+    @property
+    def _transform_alpha(self):
+        return self.alpha_ if self.transform_alpha is None else float(self.transform_alpha)
+
+    def transform(self, X):
+        """Code ``X`` with the learned dictionary at ``transform_alpha``.
+
+        Returns
+        -------
+        code : ndarray of shape (n_samples, n_components)
+            Non-negative sparse codes, float32 for float32 input.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return greedy_l1_encode(
+            X - self.mean_.astype(X.dtype),
+            self.components_,
+            self._transform_alpha,
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def inverse_transform(self, X):
+        """Activations from codes: ``code @ components_ + mean_``.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        from sklearn.utils import check_array
+
+        code = check_array(X, dtype=[np.float64, np.float32], accept_sparse="csr")
+        if code.shape[1] != self.components_.shape[0]:
+            raise ValueError(
+                f"The code has {code.shape[1]} columns but the dictionary has "
+                f"{self.components_.shape[0]} atoms."
+            )
+        return np.asarray(code @ self.components_.astype(code.dtype)) + self.mean_
+
+    def sparsity_report(self, X, *, p=1.0):
+        """All of the paper's metrics on ``X`` from one coding pass (a dict).
+
+        Keys: ``normalized_loss``, ``avg_coef_norm``, ``nonzero_count``,
+        ``final_loss``, ``explained_variance``, ``max_coef``, ``alpha``,
+        ``n_samples``. See :mod:`skfeatsparse.metrics`.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        stats = CodeStatistics(p=p)
+        max_steps = self.max_steps or default_max_steps(X.shape[1])
+        _code_pass(
+            X - self.mean_.astype(X.dtype), self.components_, self._transform_alpha,
+            max_steps=max_steps, batch_size=self.batch_size, device=self.device,
+            stats=stats,
+        )
+        return stats.report(self._transform_alpha)
+
+    def score(self, X, y=None):
+        """Minus the normalized loss on ``X`` (greater is better, like KMeans.score)."""
+        return -self.sparsity_report(X)["normalized_loss"]
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
