@@ -276,15 +276,15 @@ class GreedyL1DictionaryLearning(
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
         if first:
             self._initialize(X, check_random_state(self.random_state))
-            self._n_seen = 0
-            self._statistics = None
-            self.alpha_ = self._first_alpha(X - self.mean_, self.alpha_ratio)
-        if self.center:
-            # Running mean over everything seen, as IncrementalPCA keeps.
-            total = self._n_seen + X.shape[0]
-            self.mean_ = self.mean_ + (X.sum(axis=0) - X.shape[0] * self.mean_) / total
-            self.mean_ = self.mean_.astype(X.dtype, copy=False)
-        self._n_seen += X.shape[0]
+            ratio = self.alpha_ratio if self.alpha == "auto" else None
+            self.alpha_ = self._first_alpha(X - self.mean_, ratio)
+        else:
+            self._history = {k: list(v) for k, v in self.history_.items()}
+            self._n_seen += X.shape[0]
+            if self.center:
+                # Running mean over everything seen, as IncrementalPCA keeps.
+                update = (X.sum(axis=0) - X.shape[0] * self.mean_) / self._n_seen
+                self.mean_ = (self.mean_ + update).astype(X.dtype, copy=False)
         _, max_coef = self._pass(X - self.mean_, self.alpha_, stream=True)
         if self.alpha == "auto" and max_coef > 0:
             self.alpha_ = float(
@@ -315,6 +315,8 @@ class GreedyL1DictionaryLearning(
         self.n_resampled_ = 0
         self.n_iter_ = 0
         self._n_capped = 0
+        self._n_seen = n_samples
+        self._statistics = None
 
     def _first_alpha(self, Xc, ratio):
         """First guess: ``ratio`` x the mean largest correlation with an atom.

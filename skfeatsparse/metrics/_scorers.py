@@ -1,0 +1,190 @@
+"""The paper's sparsity metrics (Sec. 3) as scikit-learn scorers and array functions.
+
+Scorers have scikit-learn's signature ``scorer(estimator, X, y=None) -> float``
+and accept a fitted :class:`~skfeatsparse.decomposition.GreedyL1DictionaryLearning`
+or a fitted :class:`~sklearn.pipeline.Pipeline` ending in one (``X`` is pushed
+through the earlier steps first). They return the metric itself -- lower
+normalized loss means sparser -- so ``cross_val_score(..., scoring=normalized_loss)``
+prints the paper's numbers; the ``neg_*`` variants are for model selection,
+where scikit-learn maximises.
+"""
+
+import numpy as np
+from sklearn.base import check_is_fitted
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_array
+
+from ..decomposition._objective import CodeStatistics
+
+METRICS = (
+    "normalized_loss",
+    "avg_coef_norm",
+    "nonzero_count",
+    "final_loss",
+    "explained_variance",
+)
+
+
+def _final_coder(estimator, X):
+    """The fitted sparse coder at the end of ``estimator`` and ``X`` as it sees it."""
+    final = estimator
+    if isinstance(estimator, Pipeline):
+        final = estimator.steps[-1][1]
+    if not hasattr(final, "sparsity_report"):
+        raise TypeError(
+            "Expected a fitted GreedyL1DictionaryLearning or a Pipeline ending in "
+            f"one, got {type(final).__name__}: the sparsity metrics need the "
+            "dictionary and the penalty of the final step. For other coders, use "
+            "sparsity_metrics(X, code, components, alpha)."
+        )
+    check_is_fitted(final)
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        X = estimator[:-1].transform(X)
+    return final, X
+
+
+def sparsity_report(estimator, X, y=None, *, p=1.0):
+    """Every metric of the paper from one coding pass over ``X``.
+
+    Parameters
+    ----------
+    estimator : GreedyL1DictionaryLearning or Pipeline ending in one
+        Fitted.
+    X : array-like of shape (n_samples, n_features) or what the pipeline takes
+        Data to code at the estimator's ``transform_alpha``.
+    y : ignored
+    p : float, default=1.0
+        Exponent of ``avg_coef_norm`` (the paper's S_p).
+
+    Returns
+    -------
+    report : dict
+        ``normalized_loss``, ``avg_coef_norm``, ``nonzero_count``,
+        ``final_loss``, ``explained_variance``, ``max_coef``, ``alpha``,
+        ``n_samples``.
+
+    Examples
+    --------
+    >>> from skfeatsparse.datasets import make_sparse_linear
+    >>> from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+    >>> from skfeatsparse.metrics import sparsity_report
+    >>> X = make_sparse_linear(1000, 8, avg_active=2, random_state=0)
+    >>> dl = GreedyL1DictionaryLearning(32, random_state=0).fit(X)
+    >>> sorted(sparsity_report(dl, X))[:3]
+    ['alpha', 'avg_coef_norm', 'explained_variance']
+    """
+    final, X = _final_coder(estimator, X)
+    return final.sparsity_report(X, p=p)
+
+
+def sparsity_metrics(X, code, components, alpha, *, p=1.0):
+    """The paper's metrics from arrays, without an estimator.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data as the coder saw it (already centred if the coder centres).
+    code : array-like or sparse matrix of shape (n_samples, n_components)
+        Codes of ``X``, non-negative for the paper's coder.
+    components : array-like of shape (n_components, n_features)
+        The dictionary, one atom per row.
+    alpha : float
+        The penalty (the paper's lambda) the objective is evaluated at, > 0.
+    p : float, default=1.0
+        Exponent of ``avg_coef_norm``.
+
+    Returns
+    -------
+    report : dict
+        As :func:`sparsity_report`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfeatsparse.metrics import sparsity_metrics
+    >>> code = np.array([[1.0, 1.0, 0.0], [2.0, 2.0, 2.0]])  # 2 and 3 equal features
+    >>> X = code  # perfect reconstruction on the identity dictionary
+    >>> r = sparsity_metrics(X, code, np.eye(3), alpha=0.5)
+    >>> r["max_coef"], r["avg_coef_norm"], r["normalized_loss"]
+    (1.5, 2.6666666666666665, 2.6666666666666665)
+    """
+    X = check_array(X, dtype=np.float64)
+    code = check_array(code, dtype=np.float64, accept_sparse="csr")
+    components = check_array(components, dtype=np.float64)
+    if code.shape[0] != X.shape[0] or code.shape[1] != components.shape[0]:
+        raise ValueError(
+            f"Shapes do not match: X {X.shape}, code {code.shape}, components "
+            f"{components.shape}; need code (n_samples, n_components) and "
+            "components (n_components, n_features)."
+        )
+    if components.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"components has {components.shape[1]} features but X has {X.shape[1]}."
+        )
+    if not (np.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha must be a positive finite number, got {alpha!r}.")
+    if not p > 0:
+        raise ValueError(f"p must be positive, got {p!r}.")
+    stats = CodeStatistics(p=p)
+    stats.add(X, code, np.asarray(code @ components))
+    return stats.report(alpha)
+
+
+def _make_scorer(metric, sign):
+    def scorer(estimator, X, y=None, **kwargs):
+        return sign * float(sparsity_report(estimator, X, **kwargs)[metric])
+
+    prefix = "neg_" if sign < 0 else ""
+    scorer.__name__ = scorer.__qualname__ = prefix + metric
+    scorer.__module__ = __name__
+    meaning = "Minus the" if sign < 0 else "The"
+    scorer.__doc__ = (
+        f"{meaning} ``{metric}`` of ``X`` under a fitted estimator (a scorer).\n\n"
+        "``scorer(estimator, X, y=None)``; ``estimator`` is a fitted\n"
+        "GreedyL1DictionaryLearning or a Pipeline ending in one. See\n"
+        ":func:`sparsity_report` for the definitions."
+        + ("\n\nFor model selection: greater is better." if sign < 0 else "")
+    )
+    return scorer
+
+
+normalized_loss = _make_scorer("normalized_loss", 1)
+avg_coef_norm = _make_scorer("avg_coef_norm", 1)
+nonzero_count = _make_scorer("nonzero_count", 1)
+final_loss = _make_scorer("final_loss", 1)
+explained_variance = _make_scorer("explained_variance", 1)
+neg_normalized_loss = _make_scorer("normalized_loss", -1)
+neg_avg_coef_norm = _make_scorer("avg_coef_norm", -1)
+neg_nonzero_count = _make_scorer("nonzero_count", -1)
+neg_final_loss = _make_scorer("final_loss", -1)
+
+
+def make_avg_coef_norm_scorer(p=1.0, *, greater_is_better=False):
+    """A scorer for the average coefficient norm S_p with another exponent ``p``.
+
+    Examples
+    --------
+    >>> from skfeatsparse.metrics import make_avg_coef_norm_scorer
+    >>> s2 = make_avg_coef_norm_scorer(p=2)
+    >>> s2.__name__
+    'avg_coef_norm_p2'
+    """
+    if not p > 0:
+        raise ValueError(f"p must be positive, got {p!r}.")
+    sign = 1 if not greater_is_better else -1
+
+    def scorer(estimator, X, y=None):
+        return sign * float(sparsity_report(estimator, X, p=p)["avg_coef_norm"])
+
+    scorer.__name__ = ("neg_" if sign < 0 else "") + f"avg_coef_norm_p{p:g}"
+    return scorer
+
+
+def sparsity_scores(estimator, X, y=None):
+    """All five metrics from one coding pass, for ``cross_validate(scoring=...)``.
+
+    A callable scorer returning a dict: scikit-learn reports each key as its
+    own score, and the data are coded once instead of five times.
+    """
+    report = sparsity_report(estimator, X)
+    return {name: float(report[name]) for name in METRICS}

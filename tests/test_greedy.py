@@ -1,0 +1,214 @@
+"""The coding step: greedy_l1_encode against the paper's rule (Appendix C)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+
+from skfeatsparse.decomposition import greedy_l1_encode
+from skfeatsparse.decomposition import _greedy
+
+from ._reference import greedy_l1_reference, objective, unit_rows
+
+
+@st.composite
+def coding_problems(draw):
+    """A random dictionary, sparse-ish data on it, and a penalty."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n_features = draw(st.integers(2, 12))
+    n_components = draw(st.integers(1, 40))
+    n_samples = draw(st.integers(1, 30))
+    rng = np.random.default_rng(seed)
+    D = unit_rows(rng, n_components, n_features)
+    code = rng.uniform(size=(n_samples, n_components)) * (
+        rng.uniform(size=(n_samples, n_components)) < 3 / n_components
+    )
+    X = code @ D + 0.1 * rng.standard_normal((n_samples, n_features))
+    scale = draw(st.floats(1e-3, 1e3))
+    alpha = draw(st.floats(0.05, 2.0)) * scale
+    return X * scale, D, alpha
+
+
+def _encode(X, D, alpha, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return greedy_l1_encode(X, D, alpha, **kwargs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(coding_problems())
+def test_codes_are_non_negative(problem):
+    X, D, alpha = problem
+    assert (_encode(X, D, alpha) >= 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(coding_problems())
+def test_at_termination_no_atom_exceeds_half_alpha(problem):
+    X, D, alpha = problem
+    code, n_steps = _encode(X, D, alpha, max_steps=10_000, return_n_steps=True)
+    finished = n_steps < 10_000
+    dots = (X - code @ D) @ D.T
+    # The stopping rule is c <= rtol * alpha / 2 on Gram-updated correlations:
+    # allow that and float drift relative to the data's size.
+    slack = 1e-9 * alpha / 2 + 1e-9 * np.abs(X).max()
+    assert (dots[finished] <= alpha / 2 + slack).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(coding_problems())
+def test_fast_kernel_equals_reference_loop(problem):
+    X, D, alpha = problem
+    expected = greedy_l1_reference(X, D, alpha, max_steps=64)
+    got = _encode(X, D, alpha, max_steps=64)
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9 * np.abs(X).max())
+
+
+@settings(max_examples=30, deadline=None)
+@given(coding_problems())
+def test_blockwise_engine_without_gram_equals_reference(problem):
+    X, D, alpha = problem
+    limit = _greedy.GRAM_MAX_BYTES
+    _greedy.GRAM_MAX_BYTES = 0  # force the on-the-fly Gram-row path
+    try:
+        got = _encode(X, D, alpha, max_steps=64)
+    finally:
+        _greedy.GRAM_MAX_BYTES = limit
+    expected = greedy_l1_reference(X, D, alpha, max_steps=64)
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9 * np.abs(X).max())
+
+
+@settings(max_examples=60, deadline=None)
+@given(coding_problems(), st.floats(1e-3, 1e3))
+def test_scaling_data_and_alpha_scales_the_code(problem, c):
+    X, D, alpha = problem
+    np.testing.assert_allclose(
+        _encode(c * X, D, c * alpha),
+        c * _encode(X, D, alpha),
+        rtol=1e-7,
+        atol=1e-9 * c * np.abs(X).max(),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(coding_problems(), st.integers(1, 8))
+def test_objective_never_increases_over_the_coding_steps(problem, steps):
+    X, D, alpha = problem
+    before = objective(X, np.zeros((X.shape[0], D.shape[0])), D, alpha)
+    shorter = objective(X, _encode(X, D, alpha, max_steps=steps), D, alpha)
+    longer = objective(X, _encode(X, D, alpha, max_steps=steps + 1), D, alpha)
+    tol = 1e-9 * before
+    assert shorter <= before + tol
+    assert longer <= shorter + tol
+
+
+def test_float32_stays_float32_and_matches_float64():
+    rng = np.random.default_rng(0)
+    D = unit_rows(rng, 30, 8)
+    X = rng.standard_normal((50, 8))
+    code32 = greedy_l1_encode(X.astype(np.float32), D, 2.0)
+    assert code32.dtype == np.float32
+    np.testing.assert_allclose(code32, greedy_l1_encode(X, D, 2.0), atol=1e-4)
+
+
+def test_torch_tensor_in_torch_tensor_out():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    D = unit_rows(rng, 30, 8)
+    X = rng.standard_normal((20, 8))
+    code = greedy_l1_encode(torch.from_numpy(X), torch.from_numpy(D), 2.0)
+    assert isinstance(code, torch.Tensor)
+    np.testing.assert_allclose(code.numpy(), greedy_l1_encode(X, D, 2.0))
+
+
+@pytest.mark.skipif(
+    not pytest.importorskip("torch").cuda.is_available(), reason="needs a CUDA GPU"
+)
+def test_cuda_engine_matches_cpu():
+    rng = np.random.default_rng(2)
+    D = unit_rows(rng, 64, 16)
+    X = rng.standard_normal((100, 16))
+    np.testing.assert_allclose(
+        greedy_l1_encode(X, D, 2.0, device="cuda"), greedy_l1_encode(X, D, 2.0), atol=1e-10
+    )
+
+
+def test_batch_size_does_not_change_the_code():
+    rng = np.random.default_rng(3)
+    D = unit_rows(rng, 40, 10)
+    X = rng.standard_normal((101, 10))
+    # Equal up to the last bits the matrix product rounds differently per block.
+    np.testing.assert_allclose(
+        greedy_l1_encode(X, D, 2.0, batch_size=7), greedy_l1_encode(X, D, 2.0), atol=1e-12
+    )
+
+
+def test_near_duplicate_atoms_terminate_without_hitting_the_cap():
+    # The literal "c <= 0" rule can bounce between near-duplicate atoms for
+    # ever; the relative tolerance must stop it.
+    rng = np.random.default_rng(4)
+    base = unit_rows(rng, 1, 16)[0]
+    twin = base + 1e-9 * unit_rows(rng, 1, 16)[0]
+    D = np.vstack([base, twin / np.linalg.norm(twin), unit_rows(rng, 10, 16)])
+    X = 3 * base[None] + 0.01 * rng.standard_normal((200, 16))
+    _, n_steps = greedy_l1_encode(X, D, 0.1, max_steps=500, return_n_steps=True)
+    assert n_steps.max() < 500
+
+
+def test_cap_on_steps_warns_and_says_how_many():
+    rng = np.random.default_rng(5)
+    D = unit_rows(rng, 40, 10)
+    X = rng.standard_normal((20, 10))
+    with pytest.warns(ConvergenceWarning, match=r"of 20 samples reached max_steps=2"):
+        code, n_steps = greedy_l1_encode(X, D, 1e-3, max_steps=2, return_n_steps=True)
+    assert n_steps.max() == 2
+    assert (np.count_nonzero(code, axis=1) <= 2).all()
+
+
+def test_identity_dictionary_gives_soft_threshold_of_the_largest_entry():
+    code = greedy_l1_encode(np.array([[3.0, 1.0, -2.0]]), np.eye(3), alpha=1.0)
+    # step 1: atom 0, 3 - 0.5 = 2.5; residual (0.5, 1, -2): atom 1, 1 - 0.5 = 0.5;
+    # residual (0.5, 0.5, -2): best dot 0.5 -> coefficient 0 -> stop.
+    np.testing.assert_allclose(code, [[2.5, 0.5, 0.0]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"alpha": 0.0}, "alpha must be a positive"),
+        ({"alpha": -1.0}, "alpha must be a positive"),
+        ({"alpha": float("nan")}, "alpha must be a positive"),
+        ({"max_steps": 0}, "max_steps must be a positive"),
+        ({"batch_size": 0}, "batch_size must be a positive"),
+        ({"rtol": -0.1}, "rtol must be in"),
+    ],
+)
+def test_invalid_arguments_raise_clear_errors(kwargs, match):
+    args = {"alpha": 1.0, **kwargs}
+    alpha = args.pop("alpha")
+    with pytest.raises(ValueError, match=match):
+        greedy_l1_encode(np.ones((2, 3)), np.eye(3), alpha, **args)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.array([[np.nan, 1.0, 0.0]]), "NaN"),
+        (np.array([[np.inf, 1.0, 0.0]]), "infinity"),
+        (np.ones(3), "2D array"),
+        (np.ones((0, 3)), "0 sample"),
+        (np.ones((2, 4)), "X has 4 features but components has 3"),
+    ],
+)
+def test_bad_data_raises_clear_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        greedy_l1_encode(X, np.eye(3), 1.0)
+
+
+def test_kernel_output_pickles():
+    code = greedy_l1_encode(np.ones((2, 3)), np.eye(3), 0.5)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(code)), code)
