@@ -1,5 +1,6 @@
 """GreedyL1DictionaryLearning: the paper's sparse dictionary learning (Appendix C)."""
 
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -127,7 +128,7 @@ class GreedyL1DictionaryLearning(
     history_ : dict of ndarray
         Per pass: ``"objective"`` (at that pass's alpha), ``"alpha"``,
         ``"max_coef"``, ``"nonzero_count"``, ``"n_resampled"`` (dead atoms
-        re-seeded).
+        re-seeded), ``"time"`` (seconds spent in passes so far).
     n_resampled_ : int
         Total number of dead atoms re-seeded from poorly reconstructed samples.
     n_features_in_ : int
@@ -310,7 +311,8 @@ class GreedyL1DictionaryLearning(
         self.components_ = atoms.astype(X.dtype)
         self._rng = rng
         self._history = {
-            k: [] for k in ("objective", "alpha", "max_coef", "nonzero_count", "n_resampled")
+            k: []
+            for k in ("objective", "alpha", "max_coef", "nonzero_count", "n_resampled", "time")
         }
         self.n_resampled_ = 0
         self.n_iter_ = 0
@@ -335,6 +337,7 @@ class GreedyL1DictionaryLearning(
 
     def _pass(self, Xc, alpha, stream=False):
         """One alternation: code, then the dictionary step. Returns (L, max_coef)."""
+        start_time = time.perf_counter()
         stats = CodeStatistics()
         max_steps = self.max_steps or default_max_steps(Xc.shape[1])
         old = self.components_
@@ -376,9 +379,12 @@ class GreedyL1DictionaryLearning(
         self.components_ = new.astype(Xc.dtype)
         objective = stats.objective(alpha)
         max_coef = stats.mean_max_coef()
+        elapsed = time.perf_counter() - start_time
+        if self._history["time"]:
+            elapsed += self._history["time"][-1]
         for key, value in zip(
             self._history,
-            (objective, alpha, max_coef, stats.nonzero / stats.n_samples, n_dead),
+            (objective, alpha, max_coef, stats.nonzero / stats.n_samples, n_dead, elapsed),
         ):
             self._history[key].append(value)
         self.n_resampled_ += n_dead

@@ -39,35 +39,36 @@ def default_max_steps(n_features):
     return max(64, 4 * int(n_features))
 
 
-@njit(parallel=True, cache=True, boundscheck=False)
+# "reassoc", "nnan" and "nsz" let LLVM vectorise the max reduction; they cannot
+# change any value (max is exact, inputs are checked finite, and "contract" is
+# left out so c - coef * g rounds as written). The argmax is then the first
+# index holding that exact maximum, as np.argmax gives.
+@njit(parallel=True, cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
 def _greedy_gram_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
     """Greedy pursuit on precomputed correlations; ``corr`` is overwritten."""
     n_samples, n_atoms = corr.shape
     for j in prange(n_samples):
         c = corr[j]
-        best = 0
         best_value = c[0]
         for i in range(1, n_atoms):
-            if c[i] > best_value:
-                best_value = c[i]
-                best = i
+            best_value = max(best_value, c[i])
         step = 0
         while step < max_steps:
-            coef = c[best] - half_alpha
+            best = 0
+            while c[best] != best_value:
+                best += 1
+            coef = best_value - half_alpha
             if coef <= stop:
                 break
             code[j, best] += coef
+            # Update the correlations with the new residual (a row of the Gram
+            # matrix) and track their maximum in the same pass.
             g = gram[best]
-            # Update the correlations with the residual and find the next
-            # argmax in the same pass over the row (first index on ties).
-            best = 0
-            best_value = -np.inf
+            best_value = c[0] - coef * g[0]
             for i in range(n_atoms):
                 value = c[i] - coef * g[i]
                 c[i] = value
-                if value > best_value:
-                    best_value = value
-                    best = i
+                best_value = max(best_value, value)
             step += 1
         n_steps[j] = step
 

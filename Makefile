@@ -1,0 +1,32 @@
+# One-line entry points for a fresh clone: each installs what it needs into
+# .venv first (torch pinned to the CPU build via constraints.txt).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-skfeatsparse
+
+.PHONY: install demo test docs bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,demo,docs]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## the paper's study on the embedded default model, offline
+	$(BIN)/skfeatsparse run --out-dir skfeatsparse-results
+
+test: $(STAMP)  ## the test suite and the doctests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+docs: $(STAMP)
+	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(BIN))/sphinx-build
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_dictionary_learning.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info docs/_build
