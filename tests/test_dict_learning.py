@@ -94,7 +94,7 @@ def test_pickle_and_clone_round_trip(planted):
 
 def test_history_records_every_pass(planted):
     X = planted[0]
-    dl = _fit(X, alpha=0.1, max_iter=8, tol=0.0)
+    dl = _fit(X, alpha=0.1, alpha_warmup=(), max_iter=8, tol=0.0)
     assert dl.n_iter_ == 8
     for values in dl.history_.values():
         assert len(values) == dl.n_iter_
@@ -105,7 +105,7 @@ def test_history_records_every_pass(planted):
 
 def test_tol_stops_a_round_early(planted):
     X = planted[0]
-    dl = _fit(X, alpha=0.1, max_iter=50, tol=0.05)
+    dl = _fit(X, alpha=0.1, alpha_warmup=(), max_iter=50, tol=0.05)
     assert dl.n_iter_ < 50
 
 
@@ -123,6 +123,12 @@ def test_warmup_rounds_start_at_larger_alpha(planted):
     alphas = np.unique(dl.history_["alpha"])[::-1]
     assert alphas.size >= 4  # three warm-up rounds, then the target
     assert alphas[0] > 2 * dl.alpha_
+
+
+def test_fixed_alpha_is_annealed_from_the_warmup_multiples(planted):
+    dl = _fit(planted[0], alpha=0.1, max_iter=2, tol=0.0)
+    np.testing.assert_allclose(np.unique(dl.history_["alpha"]), [0.1, 0.15, 0.25, 0.4])
+    assert dl.alpha_ == 0.1
 
 
 def test_gradient_dictionary_step_also_learns(planted):

@@ -24,7 +24,7 @@ from ._dictionary_step import (
     residual_directions,
     sufficient_statistics,
 )
-from ._greedy import default_max_steps, greedy_l1_encode
+from ._greedy import GRAM_MAX_BYTES, default_max_steps, greedy_l1_encode
 from ._objective import CodeStatistics
 
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
@@ -37,12 +37,15 @@ _ALPHA_RTOL = 0.02
 def _code_pass(X, components, alpha, *, max_steps, batch_size, device, stats):
     """Code ``X`` block by block; returns the sparse code and per-sample errors."""
     blocks, errors, n_capped = [], [], 0
+    gram = None
+    if components.shape[0] ** 2 * components.itemsize <= GRAM_MAX_BYTES:
+        gram = components @ components.T  # once per pass, not per block
     for start in range(0, X.shape[0], batch_size):
         X_block = X[start : start + batch_size]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             code, n_steps = greedy_l1_encode(
-                X_block, components, alpha, max_steps=max_steps,
+                X_block, components, alpha, max_steps=max_steps, gram=gram,
                 batch_size=batch_size, device=device, return_n_steps=True,
             )
         n_capped += int(np.count_nonzero(n_steps >= max_steps))
@@ -81,10 +84,12 @@ class GreedyL1DictionaryLearning(
         Most rounds at ``alpha_ratio`` for ``alpha="auto"``; it stops earlier once
         a round moves alpha by less than 2%.
     alpha_warmup : tuple of float, default=(4.0, 2.5, 1.5)
-        For ``alpha="auto"``: multiples of ``alpha_ratio`` for leading rounds at a
-        larger penalty (annealing from sparse codes to the target). Without them
-        the plain schedule stalls on denser data (codes stay dense and the
-        dictionary learns nothing). ``()`` gives the plain schedule.
+        Multiples of the target penalty for leading rounds (annealing from
+        sparse codes to the target; with ``alpha="auto"`` the target is
+        ``alpha_ratio`` x the mean maximum coefficient). Without them the plain
+        schedule stalls on denser data (codes stay dense and the dictionary
+        learns nothing), and early passes from the initial dictionary take
+        hundreds of greedy steps per sample. ``()`` gives the plain schedule.
     transform_alpha : float, default=None
         Penalty used by :meth:`transform` and by the metrics (the paper's
         Appendix H uses a smaller one than in training). ``None`` means ``alpha_``.
@@ -229,14 +234,16 @@ class GreedyL1DictionaryLearning(
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self._initialize(X, check_random_state(self.random_state))
         Xc = X - self.mean_
-        if self.alpha == "auto":
-            ratios = [self.alpha_ratio * m for m in self.alpha_warmup]
-            ratios += [self.alpha_ratio] * self.alpha_rounds
-        else:
-            ratios = [None]
-        alpha = self._first_alpha(Xc, ratios[0])
-        progress = self._progress(len(ratios) * self.max_iter)
-        for round_, ratio in enumerate(ratios):
+        # Annealing (both modes): leading rounds at alpha_warmup multiples of the
+        # target penalty start from sparse, cheap codes. With "auto" the target
+        # is alpha_ratio x the mean max coefficient, re-measured after each round.
+        auto = self.alpha == "auto"
+        multiples = [float(m) for m in self.alpha_warmup]
+        multiples += [1.0] * (self.alpha_rounds if auto else 1)
+        target = self._first_alpha(Xc, self.alpha_ratio) if auto else float(self.alpha)
+        alpha = multiples[0] * target
+        progress = self._progress(len(multiples) * self.max_iter)
+        for round_, multiple in enumerate(multiples):
             previous = np.inf
             for _ in range(self.max_iter):
                 objective, max_coef = self._pass(Xc, alpha)
@@ -245,14 +252,15 @@ class GreedyL1DictionaryLearning(
                 if np.isfinite(previous) and previous - objective <= self.tol * previous:
                     break
                 previous = objective
-            if ratio is None or round_ == len(ratios) - 1:
+            if round_ == len(multiples) - 1:
                 break
-            new_alpha = ratios[round_ + 1] * max_coef
-            settled = round_ >= len(self.alpha_warmup) and (
+            if auto and max_coef > 0:
+                target = self.alpha_ratio * max_coef
+            new_alpha = multiples[round_ + 1] * target
+            if round_ >= len(self.alpha_warmup) and (
                 abs(new_alpha - alpha) <= _ALPHA_RTOL * alpha
-            )
-            if settled or new_alpha <= 0:
-                break
+            ):
+                break  # alpha has settled
             alpha = new_alpha
         progress.close()
         self.alpha_ = float(alpha)

@@ -15,6 +15,8 @@ from numba import njit
 # Ridge added to code.T @ code before solving, relative to its mean diagonal:
 # keeps the solve defined when atoms are unused or exactly collinear.
 _RIDGE = 1e-8
+# Above this share of non-zero codes, code.T @ code is formed densely.
+_DENSE_GRAM_DENSITY = 1 / 12
 
 
 @njit(cache=True)
@@ -31,8 +33,16 @@ def _csr_gram(indptr, indices, data, gram):
 def sufficient_statistics(code, X):
     """``(code.T @ code, code.T @ X)`` as dense float64 arrays, for a sparse ``code``."""
     code = sp.csr_matrix(code)
-    gram = np.zeros((code.shape[1], code.shape[1]))
-    _csr_gram(code.indptr, code.indices, code.data.astype(np.float64), gram)
+    n_samples, n_atoms = code.shape
+    gram = np.zeros((n_atoms, n_atoms))
+    if code.nnz > _DENSE_GRAM_DENSITY * n_samples * n_atoms:
+        # Dense codes (early passes, dense data): k^2 scattered updates per
+        # sample lose to a blocked matrix product.
+        for start in range(0, n_samples, 2048):
+            block = code[start : start + 2048].toarray()
+            gram += block.T @ block
+    else:
+        _csr_gram(code.indptr, code.indices, code.data.astype(np.float64), gram)
     cross = np.asarray(code.T @ np.asarray(X, dtype=np.float64))
     return gram, cross
 

@@ -110,11 +110,12 @@ def _check_alpha(alpha):
     return float(alpha)
 
 
-def _encode_numpy(X, components, half_alpha, stop, max_steps, batch_size, out):
+def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, out):
     n_steps = np.zeros(X.shape[0], dtype=np.int64)
     n_atoms = components.shape[0]
-    if n_atoms * n_atoms * components.itemsize <= GRAM_MAX_BYTES:
+    if gram is None and n_atoms * n_atoms * components.itemsize <= GRAM_MAX_BYTES:
         gram = components @ components.T
+    if gram is not None:
         for start in range(0, X.shape[0], batch_size):
             stop_row = min(start + batch_size, X.shape[0])
             corr = X[start:stop_row] @ components.T
@@ -147,12 +148,11 @@ def _encode_numpy(X, components, half_alpha, stop, max_steps, batch_size, out):
     return n_steps
 
 
-def _encode_torch(X, components, half_alpha, stop, max_steps, batch_size):
+def _encode_torch(X, components, gram, half_alpha, stop, max_steps, batch_size):
     import torch
 
     n_atoms = components.shape[0]
-    gram = None
-    if n_atoms * n_atoms * components.element_size() <= GRAM_MAX_BYTES:
+    if gram is None and n_atoms * n_atoms * components.element_size() <= GRAM_MAX_BYTES:
         gram = components @ components.T
     codes, steps = [], []
     for start in range(0, X.shape[0], batch_size):
@@ -177,6 +177,7 @@ def greedy_l1_encode(
     rtol=None,
     batch_size=4096,
     device=None,
+    gram=None,
     return_n_steps=False,
 ):
     """Sparse non-negative codes by the greedy L1 pursuit of Deng et al. (2023).
@@ -212,6 +213,10 @@ def greedy_l1_encode(
     device : str, default=None
         ``"cpu"``, ``"cuda"``, ... ``None`` means the device of ``X`` (the CPU
         for numpy input). Numpy input coded on a GPU comes back as numpy.
+    gram : ndarray of shape (n_components, n_components), default=None
+        Precomputed ``components @ components.T``, to reuse across calls.
+        ``None`` computes it when it fits in 1 GiB; larger dictionaries get
+        its rows computed on demand instead.
     return_n_steps : bool, default=False
         Also return the number of greedy steps taken by each sample.
 
@@ -274,6 +279,13 @@ def greedy_l1_encode(
             f"X has {X.shape[1]} features but components has {components.shape[1]}; "
             "they must match."
         )
+    if gram is not None:
+        gram = check_array(gram, dtype=dtype, order="C")
+        if gram.shape != (components.shape[0],) * 2:
+            raise ValueError(
+                f"gram has shape {gram.shape}, expected {(components.shape[0],) * 2} "
+                "(components @ components.T)."
+            )
     if max_steps is None:
         max_steps = default_max_steps(X.shape[1])
     if rtol is None:
@@ -286,7 +298,7 @@ def greedy_l1_encode(
         X_np = X.detach().cpu().numpy() if as_torch else X
         code = np.zeros((X_np.shape[0], components.shape[0]), dtype=dtype)
         n_steps = _encode_numpy(
-            np.ascontiguousarray(X_np), components, half_alpha, stop, max_steps,
+            np.ascontiguousarray(X_np), components, gram, half_alpha, stop, max_steps,
             batch_size, code,
         )
         capped = int(np.count_nonzero(n_steps >= max_steps))
@@ -297,8 +309,9 @@ def greedy_l1_encode(
 
         X_t = X.to(target) if as_torch else torch.as_tensor(X, device=target)
         code, n_steps = _encode_torch(
-            X_t, torch.as_tensor(components, device=target), half_alpha, stop,
-            max_steps, batch_size,
+            X_t, torch.as_tensor(components, device=target),
+            None if gram is None else torch.as_tensor(gram, device=target),
+            half_alpha, stop, max_steps, batch_size,
         )
         capped = int((n_steps >= max_steps).sum())
         if not as_torch:

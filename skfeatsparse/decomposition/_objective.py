@@ -83,7 +83,10 @@ class CodeStatistics:
         final_loss = self.objective(alpha)
         max_coef = self.max_coef / n
         total_ss = self.x_sq - float(self.x_sum @ self.x_sum) / n
-        explained = 1.0 - self.sq_error / total_ss if total_ss > 0 else float("nan")
+        if total_ss > 0:
+            explained = 1.0 - self.sq_error / total_ss
+        else:  # constant data, as sklearn's explained_variance_score(force_finite=True)
+            explained = 1.0 if self.sq_error == 0 else 0.0
         report = {
             "final_loss": final_loss,
             "max_coef": max_coef,

@@ -9,6 +9,8 @@ prints the paper's numbers; the ``neg_*`` variants are for model selection,
 where scikit-learn maximises.
 """
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import check_is_fitted
 from sklearn.pipeline import Pipeline
@@ -121,7 +123,7 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
         raise ValueError(
             f"components has {components.shape[1]} features but X has {X.shape[1]}."
         )
-    if not (np.isfinite(alpha) and alpha > 0):
+    if not (isinstance(alpha, Real) and np.isfinite(alpha) and alpha > 0):
         raise ValueError(f"alpha must be a positive finite number, got {alpha!r}.")
     if not p > 0:
         raise ValueError(f"p must be positive, got {p!r}.")

@@ -1,0 +1,1 @@
+"""The paper's studies, end to end: shared by the examples, benchmarks and CLI."""
