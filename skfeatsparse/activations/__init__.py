@@ -1,0 +1,27 @@
+"""Text to language-model activations: the data the paper measures.
+
+:class:`TransformerActivations` turns a list of texts into the hidden-state
+activations of any Hugging Face model, one row per token (the paper's Section
+4.2 samples); :func:`token_embeddings` gives the input token-embedding matrix
+(Section 4.1). Provenance, streaming and an on-disk cache serve corpora whose
+activations do not fit in memory. ``model="default"`` is the embedded
+all-MiniLM-L6-v2, and :func:`default_corpus` a text corpus, both offline.
+
+torch and transformers are imported only when a model is loaded.
+"""
+
+from ._cache import ActivationCache, TokenProvenance, cache_activations
+from ._corpus import default_corpus, load_texts
+from ._loading import default_model_path, token_embeddings
+from ._transformer import TransformerActivations
+
+__all__ = [
+    "ActivationCache",
+    "TokenProvenance",
+    "TransformerActivations",
+    "cache_activations",
+    "default_corpus",
+    "default_model_path",
+    "load_texts",
+    "token_embeddings",
+]

@@ -1,0 +1,485 @@
+"""Text to hidden-state activations of a Hugging Face model, as a sklearn transformer.
+
+The paper (Deng, Tao & Benton 2023, Section 4.2) measures the activations of
+every layer of BERT models, one sample per token. ``TransformerActivations``
+produces exactly those samples, one row per real token (or one per text when
+pooled), ready for a dictionary learner in a ``Pipeline``.
+"""
+
+import os
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._cache import TokenProvenance
+from ._corpus import check_texts
+from ._loading import (
+    PortableModel,
+    _is_loaded,
+    batch_rows,
+    hidden_states,
+    keep_positions,
+    load_model,
+    load_tokenizer,
+    pad_token_id,
+    tokenize,
+)
+
+_TOKENIZE_CHUNK = 1024  # texts tokenized per call in the planning pass
+_WINDOW_BATCHES = 16  # iter_batches sorts windows of this many batches by length
+
+
+class TransformerActivations(TransformerMixin, BaseEstimator):
+    """Hidden-state activations of a language model, one row per token.
+
+    A scikit-learn transformer from a list of strings to a 2-D float array:
+    each text is tokenized, run through the model, and the hidden state
+    ``layer`` of each real token becomes a row (the paper's activation vector
+    x). ``fit`` loads the model and tokenizer once; nothing data-dependent is
+    learned, so it can sit first in a ``Pipeline`` and be cross-validated over
+    texts.
+
+    Parameters
+    ----------
+    model : str, path-like or transformers.PreTrainedModel
+        A Hugging Face hub id, a local directory written by
+        ``save_pretrained``, ``"default"`` (or ``None``) for the embedded
+        all-MiniLM-L6-v2 (see :func:`default_model_path`), or a loaded model.
+        Hub ids are looked up in the local cache first; if the hub cannot be
+        reached ``fit`` fails within seconds. ``clone`` deep-copies a loaded
+        model, so prefer a directory in grid searches over large models.
+    layer : int, default=-1
+        Index into the model's hidden states: 0 is the embedding layer's
+        output, 1 the first block's, -1 the last. The paper's "layer".
+    tokenizer : str, path-like, tokenizer or None, default=None
+        The tokenizer; ``None`` loads the one stored with ``model``.
+    batch_size : int, default=32
+        Texts per forward pass. Texts are sorted by length to cut padding and
+        the output order restored; the result does not depend on it.
+    max_length : int or None, default=512
+        Longer texts are truncated (with a warning saying how many). The
+        model's own limit applies too; ``None`` means only the model's limit.
+    pooling : {"mean", "first", "last"} or None, default=None
+        ``None``: one row per token, texts in order, tokens in order. Otherwise
+        one row per text: the mean, first or last of its token rows.
+    include_special_tokens : bool, default=False
+        Keep rows for special tokens ([CLS], [SEP], <bos>, ...). Padding is
+        never a row.
+    device : str or torch.device, default="cpu"
+        Where the model runs, e.g. ``"cuda"``.
+    dtype : {"float32", "float16", "bfloat16"}, default="float32"
+        The model's precision. The output is always float32.
+    verbose : bool or int, default=False
+        Show a progress bar (tqdm) over the texts.
+
+    Attributes
+    ----------
+    model_ : transformers.PreTrainedModel
+        The loaded model in eval mode (a loaded ``model`` is used as is when
+        already on ``device`` in ``dtype`` and in eval mode, else copied).
+    tokenizer_ : transformers tokenizer
+        The loaded tokenizer.
+    n_hidden_states_ : int
+        Number of hidden states: the number of layers plus one (embeddings).
+    hidden_size_ : int
+        Width of a hidden state: the number of output columns.
+    layer_ : int
+        ``layer`` as a non-negative index in ``range(n_hidden_states_)``.
+    max_length_ : int or None
+        The truncation length in effect (``max_length`` and the model's limit).
+
+    See Also
+    --------
+    token_embeddings : The input token-embedding matrix (Section 4.1).
+    cache_activations : Extract once to memory-mapped files on disk.
+
+    Notes
+    -----
+    Every text must keep at least one token: empty or whitespace-only texts,
+    and texts whose only tokens are special ones (when those are excluded),
+    raise ``ValueError``. Padding is to the right and masked, so decoder
+    models (GPT-2) and encoders (BERT) both get the rows a single-text call
+    would give, to float tolerance.
+
+    References
+    ----------
+    Deng, Tao & Benton (2023), "Measuring Feature Sparsity in Language
+    Models", Section 4.2.
+
+    Examples
+    --------
+    >>> from skfeatsparse.activations import TransformerActivations
+    >>> act = TransformerActivations("default", layer=3).fit()  # doctest: +SKIP
+    >>> act.transform(["The cat sat.", "Hello world!"]).shape  # doctest: +SKIP
+    (7, 384)
+    """
+
+    _parameter_constraints = {
+        "model": [str, os.PathLike, HasMethods(["get_input_embeddings"]), None],
+        "layer": [Interval(Integral, None, None, closed="neither")],
+        "tokenizer": [str, os.PathLike, HasMethods(["convert_ids_to_tokens"]), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+        "pooling": [StrOptions({"mean", "first", "last"}), None],
+        "include_special_tokens": ["boolean"],
+        "device": "no_validation",  # str or torch.device, checked in fit
+        "dtype": [StrOptions({"float32", "float16", "bfloat16"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        model,
+        *,
+        layer=-1,
+        tokenizer=None,
+        batch_size=32,
+        max_length=512,
+        pooling=None,
+        include_special_tokens=False,
+        device="cpu",
+        dtype="float32",
+        verbose=False,
+    ):
+        self.model = model
+        self.layer = layer
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.pooling = pooling
+        self.include_special_tokens = include_special_tokens
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        tags.requires_fit = True
+        return tags
+
+    def __getstate__(self):
+        # Loaded models stop pickling after a forward pass (transformers 5
+        # hooks); store their class, config and weights instead.
+        state = super().__getstate__()
+        for key in ("model", "model_"):
+            if _is_loaded(state.get(key)):
+                state[key] = PortableModel(state[key])
+        return state
+
+    def __setstate__(self, state):
+        for key in ("model", "model_"):
+            if isinstance(state.get(key), PortableModel):
+                state[key] = state[key].restore()
+        super().__setstate__(state)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Load the model and tokenizer; nothing is learned from ``X``.
+
+        Parameters
+        ----------
+        X : list of str or None, default=None
+            Validated if given, otherwise ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TransformerActivations
+            The fitted transformer.
+        """
+        if X is not None:
+            check_texts(X)
+        self.model_ = load_model(
+            self.model, device=self.device, dtype=self.dtype, verbose=self.verbose
+        )
+        self.tokenizer_ = load_tokenizer(
+            self.tokenizer, self.model, verbose=self.verbose
+        )
+        # One tiny forward pass tells the true number and width of hidden states,
+        # whatever the model family.
+        probe = hidden_states(
+            self.model_, np.full((1, 2), pad_token_id(self.tokenizer_)), np.ones((1, 2))
+        )
+        self.n_hidden_states_ = len(probe)
+        self.hidden_size_ = int(probe[0].shape[-1])
+        self.layer_ = self._normalize_layers([self.layer])[0][1]
+        limits = [self.max_length]
+        limits.append(getattr(self.model_.config, "max_position_embeddings", None))
+        limits.append(getattr(self.tokenizer_, "model_max_length", None))
+        limits = [int(n) for n in limits if isinstance(n, Integral) and 0 < n < 10**6]
+        self.max_length_ = min(limits) if limits else None
+        return self
+
+    def transform(self, X):
+        """Activations of ``layer`` for each token (or text, when pooled).
+
+        Parameters
+        ----------
+        X : list of str
+            The texts.
+
+        Returns
+        -------
+        X_out : ndarray of shape (n_rows, hidden_size_), dtype float32
+            ``n_rows`` is the number of kept tokens over all texts (texts in
+            order, then tokens in order), or ``len(X)`` when pooled. Row ``i``
+            comes from ``self.provenance(X)[i]``.
+        """
+        check_is_fitted(self)
+        return self.transform_layers(X, [self.layer_])[self.layer_]
+
+    def transform_layers(self, X, layers=None):
+        """Activations of several layers from one forward pass per batch.
+
+        Parameters
+        ----------
+        X : list of str
+            The texts.
+        layers : list of int or None, default=None
+            Hidden-state indices (negative counts from the end); ``None`` means
+            all ``n_hidden_states_`` of them.
+
+        Returns
+        -------
+        activations : dict of int to ndarray of shape (n_rows, hidden_size_)
+            Keyed by the indices as given; each array is what ``transform``
+            returns with ``layer`` set to that index.
+        """
+        check_is_fitted(self)
+        texts = check_texts(X)
+        pairs = self._normalize_layers(layers)
+        counts, lengths = self._plan(texts)
+        with self._progress_bar(len(texts)) as bar:
+            out = self._rows_in_order(
+                texts, range(len(texts)), pairs, counts, lengths, bar
+            )
+        return {given: out[n] for given, n in pairs}
+
+    def provenance(self, X):
+        """Which text and which token each output row comes from.
+
+        Needs only the tokenizer (no forward pass), so it is cheap.
+
+        Parameters
+        ----------
+        X : list of str
+            The texts, as passed to ``transform``.
+
+        Returns
+        -------
+        provenance : TokenProvenance
+            Arrays aligned with the rows of ``transform(X)``: ``text_index``,
+            ``position`` (index in the tokenized sequence), ``token_id``,
+            ``token`` (the tokenizer's string), and character offsets ``start``,
+            ``end`` into the text (-1 where unknown or pooled by ``"mean"``).
+
+        Examples
+        --------
+        >>> prov = act.provenance(texts)  # doctest: +SKIP
+        >>> top = X[:, 7].argsort()[::-1][:10]  # doctest: +SKIP
+        >>> prov.token[top]  # feature 7's max-activating tokens  # doctest: +SKIP
+        """
+        check_is_fitted(self)
+        texts = check_texts(X)
+        self._plan(texts)
+        chunks = range(0, len(texts), _TOKENIZE_CHUNK)
+        return TokenProvenance.concat(
+            [self._provenance_of(texts, range(i, i + _TOKENIZE_CHUNK)) for i in chunks]
+        )
+
+    def iter_batches(self, X, *, layers=None, return_provenance=False):
+        """Stream activations one batch of ``batch_size`` texts at a time.
+
+        For ``partial_fit`` on corpora whose activations do not fit in memory.
+        Batches follow the texts' order, so the batches concatenated equal
+        ``transform(X)`` (``transform_layers`` when ``layers`` is given).
+        Inputs are checked when this is called, not at the first batch.
+
+        Parameters
+        ----------
+        X : list of str
+            The texts.
+        layers : list of int or None, default=None
+            ``None`` yields arrays for ``layer``; a list yields dicts
+            ``{layer: array}``, all from one forward pass per batch.
+        return_provenance : bool, default=False
+            Yield ``(activations, TokenProvenance)`` pairs instead.
+
+        Yields
+        ------
+        activations : ndarray of shape (n_batch_rows, hidden_size_) or dict
+            The batch's rows (float32).
+
+        Examples
+        --------
+        >>> for X_batch in act.iter_batches(texts):  # doctest: +SKIP
+        ...     dictionary.partial_fit(X_batch)
+        """
+        check_is_fitted(self)
+        texts = check_texts(X)
+        pairs = self._normalize_layers([self.layer_] if layers is None else layers)
+        counts, lengths = self._plan(texts)  # checks every text and warns now
+        # Windows of texts are sorted by length (little padding) and put back in
+        # order; memory is one window's rows, whatever the corpus length.
+        window = _WINDOW_BATCHES * self.batch_size
+
+        def batches_of(rows, prov, offsets):
+            for b in range(0, len(offsets) - 1, self.batch_size):
+                lo, hi = offsets[b], offsets[min(b + self.batch_size, len(offsets) - 1)]
+                if layers is None:
+                    out = rows[pairs[0][1]][lo:hi]
+                else:
+                    out = {given: rows[n][lo:hi] for given, n in pairs}
+                yield (out, prov[lo:hi]) if return_provenance else out
+
+        def generate():
+            with self._progress_bar(len(texts)) as bar:
+                for start in range(0, len(texts), window):
+                    ids = range(start, min(start + window, len(texts)))
+                    rows = self._rows_in_order(texts, ids, pairs, counts, lengths, bar)
+                    prov = return_provenance and self._provenance_of(texts, ids)
+                    offsets = np.concatenate([[0], np.cumsum(counts[start : ids.stop])])
+                    yield from batches_of(rows, prov, offsets)
+
+        return generate()
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names, ``"layer{layer_}_{i}"``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is text).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per hidden dimension.
+        """
+        check_is_fitted(self)
+        return np.asarray(
+            [f"layer{self.layer_}_{i}" for i in range(self.hidden_size_)], dtype=object
+        )
+
+    # -- internals -----------------------------------------------------------
+
+    def _normalize_layers(self, layers):
+        """``[(given, index in range(n_hidden_states_))]``, or a clear error."""
+        n = self.n_hidden_states_
+        if layers is None:
+            layers = range(n)
+        elif isinstance(layers, Integral):
+            layers = [layers]
+        pairs = []
+        for layer in layers:
+            if not isinstance(layer, Integral) or isinstance(layer, bool):
+                raise TypeError(f"layer indices must be ints, got {layer!r}.")
+            if not -n <= layer < n:
+                raise ValueError(
+                    f"layer={layer} is out of range: the model has {n} hidden "
+                    f"states (0 = embedding output, {n - 1} = last layer); use an "
+                    f"index in [{-n}, {n - 1}]."
+                )
+            pairs.append((int(layer), int(layer) % n))
+        if not pairs:
+            raise ValueError("layers is empty; name at least one layer.")
+        return pairs
+
+    def _tokenize(self, texts, offsets=False):
+        """Encoding, row positions per text, and how many were truncated."""
+        enc, n_truncated = tokenize(
+            self.tokenizer_, texts, max_length=self.max_length_, offsets=offsets
+        )
+        return enc, keep_positions(enc, self.include_special_tokens), n_truncated
+
+    def _provenance(self, enc, keep, text_index):
+        return TokenProvenance.from_encoding(
+            self.tokenizer_, self.pooling, enc, keep, text_index
+        )
+
+    def _plan(self, texts):
+        """Rows and sequence length per text; warns once about truncation."""
+        counts = np.empty(len(texts), np.int64)
+        lengths = np.empty(len(texts), np.int64)
+        n_truncated = 0
+        for start in range(0, len(texts), _TOKENIZE_CHUNK):
+            enc, keep, n_long = self._tokenize(texts[start : start + _TOKENIZE_CHUNK])
+            n_truncated += n_long
+            for j, (ids, kept) in enumerate(zip(enc["input_ids"], keep)):
+                if len(kept) == 0:
+                    raise ValueError(
+                        f"X[{start + j}] ({texts[start + j]!r:.50}) has no tokens "
+                        "left once special tokens are dropped; remove it or set "
+                        "include_special_tokens=True."
+                    )
+                counts[start + j] = len(kept) if self.pooling is None else 1
+                lengths[start + j] = len(ids)
+        if n_truncated:
+            warnings.warn(
+                f"{n_truncated} of {len(texts)} texts were longer than "
+                f"max_length={self.max_length_} tokens and were truncated; their "
+                "later tokens give no rows. Split long texts, or raise max_length "
+                "(up to the model's limit).",
+                UserWarning,
+                stacklevel=3,
+            )
+        return counts, lengths
+
+    def _sorted_batches(self, ids, lengths):
+        # Longest first: similar lengths share a batch (little padding), and an
+        # out-of-memory error shows up in the first batch, not the last.
+        order = np.asarray(ids)[np.argsort(-lengths, kind="stable")]
+        starts = range(0, len(order), self.batch_size)
+        return [order[i : i + self.batch_size] for i in starts]
+
+    def _progress_bar(self, n_texts):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=n_texts, unit="text", disable=not self.verbose)
+
+    def _iter_forward(self, texts, layers, batches, with_provenance=False, bar=None):
+        """Yield ``(text indices, {layer: rows}, provenance)`` per batch."""
+        pad_id = pad_token_id(self.tokenizer_)
+        for idx in batches:
+            enc, keep, _ = self._tokenize([texts[i] for i in idx], with_provenance)
+            rows = batch_rows(
+                self.model_,
+                enc["input_ids"],
+                keep,
+                layers,
+                pooling=self.pooling,
+                pad_id=pad_id,
+            )
+            prov = self._provenance(enc, keep, idx) if with_provenance else None
+            if bar is not None:
+                bar.update(len(idx))
+            yield idx, rows, prov
+
+    def _rows_in_order(self, texts, ids, pairs, counts, lengths, bar=None):
+        """``{layer: rows}`` of the texts ``ids`` (a range), in text order."""
+        wanted = sorted({n for _, n in pairs})
+        ids = np.arange(ids.start, min(ids.stop, len(texts)))
+        offsets = np.concatenate([[0], np.cumsum(counts[ids])])
+        shape = (offsets[-1], self.hidden_size_)
+        out = {n: np.empty(shape, np.float32) for n in wanted}
+        batches = self._sorted_batches(ids, lengths[ids])
+        for idx, rows, _ in self._iter_forward(texts, wanted, batches, bar=bar):
+            # Batches run in length order; each text's rows go to its offset.
+            ranges = [np.arange(offsets[i], offsets[i + 1]) for i in idx - ids[0]]
+            dest = np.concatenate(ranges)
+            for n in wanted:
+                out[n][dest] = rows[n]
+        return out
+
+    def _provenance_of(self, texts, ids):
+        ids = np.arange(ids.start, min(ids.stop, len(texts)))
+        enc, keep, _ = self._tokenize([texts[i] for i in ids], offsets=True)
+        return self._provenance(enc, keep, ids)
