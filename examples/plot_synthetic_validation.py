@@ -10,7 +10,7 @@ Gaussian, a heavy-tailed isotropic distribution and Rademacher vectors.
 
 The paper calls ``a / 2`` the "correct" value, which holds only for large
 ``a``: the exact reference is the average coefficient norm of the generator's
-own codes ("true S_1"). This script fits :class:`GreedyL1DictionaryLearning`
+own codes ("true S_1"). This script fits :class:`~skfeatsparse.decomposition.GreedyL1DictionaryLearning`
 with the adaptive penalty on every dataset at the paper's settings (d=256,
 n=16384, dictionary 8d, sigma=0.1), prints the table and saves the figure.
 """

@@ -138,7 +138,7 @@ class GreedyL1DictionaryLearning(
         Total number of dead atoms re-seeded from poorly reconstructed samples.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also

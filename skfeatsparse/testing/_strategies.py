@@ -60,7 +60,7 @@ _SEEDS = st.integers(0, 2**32 - 1)
 class SparseLinearData:
     """One draw of the paper's sparse-linear data, with its ground truth.
 
-    ``X`` is ``scale`` times the output of :func:`make_sparse_linear`, and
+    ``X`` is ``scale`` times the output of :func:`~skfeatsparse.datasets.make_sparse_linear`, and
     ``code`` is scaled alike, so before centring and noise
     ``X == code @ components``.
 
@@ -76,7 +76,7 @@ class SparseLinearData:
     avg_active, noise : float
         The generator's ``avg_active`` (the paper's a) and ``noise`` (sigma).
     random_state : int
-        Seed passed to :func:`make_sparse_linear`.
+        Seed passed to :func:`~skfeatsparse.datasets.make_sparse_linear`.
     """
 
     X: np.ndarray = field(repr=False)
@@ -139,7 +139,7 @@ def sparse_linear_data(
     noise=(0.0, 0.1),
     scale=(1e-3, 1e3),
 ):
-    """Strategy for the paper's sparse-linear data (:func:`make_sparse_linear`).
+    """Strategy for the paper's sparse-linear data (:func:`~skfeatsparse.datasets.make_sparse_linear`).
 
     Each argument is a fixed value, an inclusive ``(low, high)`` pair, or a
     hypothesis strategy.
@@ -202,8 +202,8 @@ def control_data(
     Parameters
     ----------
     kind : {"gaussian", "heavy_tailed", "rademacher"} or None, default=None
-        ``None`` draws one of the three (:func:`make_gaussian`,
-        :func:`make_heavy_tailed`, :func:`make_rademacher`).
+        ``None`` draws one of the three (:func:`~skfeatsparse.datasets.make_gaussian`,
+        :func:`~skfeatsparse.datasets.make_heavy_tailed`, :func:`~skfeatsparse.datasets.make_rademacher`).
     n_samples, n_features : int or pair or strategy
         As in :func:`sparse_linear_data`.
     scale : float or pair or strategy, default=1.0
