@@ -143,7 +143,8 @@ def plot_synthetic(rows, path=None):
     twin.set_ylabel("final loss")
     ax.set_xticks(x, names, rotation=30)
     ax.set_title("(Fig. 4) the naive metrics are fooled")
-    fig.legend(loc="upper right", fontsize=8, bbox_to_anchor=(0.99, 0.9))
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper left", fontsize=8)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

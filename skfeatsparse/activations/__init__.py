@@ -10,9 +10,10 @@ all-MiniLM-L6-v2, and :func:`default_corpus` a text corpus, both offline.
 torch and transformers are imported only when a model is loaded.
 """
 
-from ._cache import ActivationCache, TokenProvenance, cache_activations
+from ._cache import ActivationCache, cache_activations
 from ._corpus import default_corpus, load_texts
 from ._loading import default_model_path, token_embeddings
+from ._tokens import TokenProvenance
 from ._transformer import TransformerActivations
 
 __all__ = [

@@ -1,15 +1,13 @@
-"""Activation rows kept with their provenance, in memory or memory-mapped on disk.
+"""Activations extracted once to disk, memory-mapped, with their provenance.
 
-``TokenProvenance`` says which text and token each row comes from (the
-paper's Appendix G "max activating tokens"). ``cache_activations`` extracts a
-corpus once into ``.npy`` files; ``ActivationCache`` reads them back as
-``np.memmap`` arrays and streams row batches for ``partial_fit``, so neither
-step needs the corpus's activations in memory.
+``cache_activations`` extracts a corpus once into ``.npy`` files (the rows of
+each layer and their :class:`TokenProvenance`); ``ActivationCache`` reads them
+back as ``np.memmap`` arrays and streams row batches for ``partial_fit``, so
+neither step needs the corpus's activations in memory.
 """
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
 from numbers import Integral
 from pathlib import Path
 
@@ -19,101 +17,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._corpus import check_texts
+from ._tokens import TokenProvenance
 
 _FORMAT = 1
 _INT_FIELDS = ("text_index", "position", "token_id", "start", "end")
-
-
-@dataclass(frozen=True, eq=False)
-class TokenProvenance:
-    """Where each activation row comes from: arrays aligned with the rows.
-
-    Attributes
-    ----------
-    text_index : ndarray of int64
-        Index of the row's text in ``X``.
-    position : ndarray of int64
-        Position of the token in the tokenized sequence (special tokens
-        included), -1 for ``pooling="mean"``.
-    token_id : ndarray of int64
-        The token's id, -1 for ``pooling="mean"``.
-    token : ndarray of str objects
-        The tokenizer's string for the token (e.g. ``"##ing"``, ``"Ġthe"``),
-        ``""`` for ``pooling="mean"``.
-    start, end : ndarray of int64
-        Character span of the token in its text (``text[start:end]``); -1
-        where the tokenizer gives no offsets (slow tokenizers, special tokens
-        have ``start == end``) or for ``pooling="mean"``.
-
-    Examples
-    --------
-    >>> prov = act.provenance(texts)  # doctest: +SKIP
-    >>> prov[0]  # doctest: +SKIP
-    {'text_index': 0, 'position': 1, 'token_id': 1996, 'token': 'the', ...}
-    >>> prov.to_frame().head()  # doctest: +SKIP
-    """
-
-    text_index: np.ndarray
-    position: np.ndarray
-    token_id: np.ndarray
-    token: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-
-    def __len__(self):
-        return len(self.text_index)
-
-    def __getitem__(self, key):
-        """One row as a dict of scalars, or a slice/mask/index as a new record."""
-        if isinstance(key, Integral):
-            row = {f: getattr(self, f)[key] for f in self._names()}
-            return {f: v if f == "token" else int(v) for f, v in row.items()}
-        return TokenProvenance(**{f: getattr(self, f)[key] for f in self._names()})
-
-    @classmethod
-    def _names(cls):
-        return [f.name for f in fields(cls)]
-
-    def to_dict(self):
-        """The arrays as a dict, e.g. for ``pandas.DataFrame(prov.to_dict())``."""
-        return {f: getattr(self, f) for f in self._names()}
-
-    def to_frame(self):
-        """The arrays as a pandas DataFrame (needs pandas)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.to_dict())
-
-    @classmethod
-    def concat(cls, parts):
-        """Concatenate records, in order."""
-        names = cls._names()
-        return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in names})
-
-    @classmethod
-    def from_encoding(cls, tokenizer, pooling, enc, keep, text_index):
-        """Provenance of tokenized texts; ``keep`` lists each text's row positions."""
-        if pooling is not None:
-            pick = {"mean": slice(0, 0), "first": slice(0, 1), "last": slice(-1, None)}
-            keep = [p[pick[pooling]] for p in keep]
-        counts = [len(p) if pooling is None else 1 for p in keep]
-        n_rows = sum(counts)
-        position, token_id, start, end = np.full((4, n_rows), -1, np.int64)
-        offsets = enc.get("offset_mapping")
-        row = 0
-        for j, (pos, n) in enumerate(zip(keep, counts)):
-            if len(pos):
-                position[row : row + n] = pos
-                token_id[row : row + n] = np.asarray(enc["input_ids"][j])[pos]
-                if offsets is not None:
-                    span = np.asarray(offsets[j], np.int64).reshape(-1, 2)[pos]
-                    start[row : row + n], end[row : row + n] = span[:, 0], span[:, 1]
-            row += n
-        token = np.full(len(token_id), "", dtype=object)
-        known = token_id >= 0
-        token[known] = tokenizer.convert_ids_to_tokens(token_id[known].tolist())
-        text_index = np.repeat(np.asarray(text_index, np.int64), counts)
-        return cls(text_index, position, token_id, token, start, end)
 
 
 def _fingerprint(texts):

@@ -1,7 +1,4 @@
-"""The Hugging Face side: find and load a model and tokenizer, and call them.
-
-Loading works offline first. The calls are the ones activation extraction
-needs: tokenize without padding, run one right-padded batch, pick out rows.
+"""The Hugging Face side: find and load a model and tokenizer, offline first.
 
 A model is named by a Hugging Face hub id, a local directory (anything saved
 with ``save_pretrained``), the special name ``"default"`` (the embedded
@@ -12,7 +9,6 @@ this module stays cheap.
 
 import contextlib
 import copy
-import inspect
 import os
 import re
 from pathlib import Path
@@ -328,110 +324,3 @@ class PortableModel:
         if self.name_or_path is not None:
             model.name_or_path = self.name_or_path
         return model
-
-
-def tokenize(tokenizer, texts, *, max_length=None, offsets=False):
-    """Token ids and special-token masks of ``texts``, no padding.
-
-    Texts longer than ``max_length`` tokens are truncated (special tokens
-    kept). Returns the encoding as a dict of lists and the number of
-    truncated texts, which only a second look at the long ones can tell.
-    """
-    kwargs = dict(
-        add_special_tokens=True,
-        return_special_tokens_mask=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-        verbose=False,
-    )
-    if offsets and getattr(tokenizer, "is_fast", False):
-        kwargs["return_offsets_mapping"] = True
-    enc = dict(tokenizer(list(texts), truncation=False, **kwargs))
-    lengths = map(len, enc["input_ids"])
-    long = [i for i, n in enumerate(lengths) if max_length and n > max_length]
-    if long:  # only these are tokenized again, truncated
-        short = tokenizer(
-            [texts[i] for i in long], truncation=True, max_length=max_length, **kwargs
-        )
-        for key in enc:
-            for j, i in enumerate(long):
-                enc[key][i] = short[key][j]
-    return enc, len(long)
-
-
-def keep_positions(enc, include_special_tokens=False):
-    """Per text, the token positions that become rows."""
-    if include_special_tokens:
-        return [np.arange(len(ids)) for ids in enc["input_ids"]]
-    return [np.flatnonzero(np.asarray(m) == 0) for m in enc["special_tokens_mask"]]
-
-
-def pad_token_id(tokenizer):
-    """The id to pad with: pad, else eos (GPT-2 has no pad token), else 0.
-
-    Any valid id will do: padding is masked and never becomes a row.
-    """
-    for pad in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
-        if pad is not None:
-            return int(pad)
-
-
-def hidden_states(model, input_ids, attention_mask):
-    """All hidden states of one padded batch, under ``torch.inference_mode()``."""
-    import torch
-
-    # Encoder-decoder models (T5, BART): the encoder's hidden states.
-    if getattr(model.config, "is_encoder_decoder", False):
-        model = model.get_encoder()
-    kwargs = {"output_hidden_states": True, "return_dict": True}
-    if "use_cache" in inspect.signature(model.forward).parameters:
-        kwargs["use_cache"] = False  # no key/value cache needed
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        out = model(
-            input_ids=torch.as_tensor(input_ids, device=device),
-            attention_mask=torch.as_tensor(attention_mask, device=device).long(),
-            **kwargs,
-        )
-    if getattr(out, "hidden_states", None) is None:
-        raise TypeError(
-            f"{type(model).__name__} returned no hidden_states with "
-            "output_hidden_states=True; pass a base model (AutoModel), not a "
-            "pipeline or a model without hidden states."
-        )
-    return out.hidden_states
-
-
-def batch_rows(model, input_ids, keep, layers, *, pooling=None, pad_id=0):
-    """Rows of each layer for one batch of token-id lists.
-
-    Sequences are right-padded and masked, so a causal model's real tokens
-    never see padding and a bidirectional one's attention ignores it;
-    ``keep[j]`` lists the positions of text ``j`` that become rows.
-    """
-    import torch
-
-    n_texts, width = len(input_ids), max(map(len, input_ids))
-    ids = np.full((n_texts, width), pad_id, np.int64)
-    mask = np.zeros((n_texts, width), np.int64)
-    kept = np.zeros((n_texts, width), bool)
-    for j, (seq, pos) in enumerate(zip(input_ids, keep)):
-        ids[j, : len(seq)] = seq
-        mask[j, : len(seq)] = 1
-        kept[j, pos] = True
-    hidden = hidden_states(model, ids, mask)
-    kept = torch.as_tensor(kept, device=hidden[0].device)
-    rows = {}
-    for layer in layers:
-        h = hidden[layer]
-        if pooling is None:
-            r = h[kept]  # row-major: text by text, token by token
-        elif pooling == "mean":
-            weights = kept.unsqueeze(-1).float()
-            r = (h.float() * weights).sum(1) / weights.sum(1)
-        else:
-            pos = [p[0] if pooling == "first" else p[-1] for p in keep]
-            pos = torch.as_tensor(pos, device=h.device)
-            r = h[torch.arange(n_texts, device=h.device), pos]
-        rows[layer] = np.ascontiguousarray(r.float().cpu().numpy())
-    return rows
