@@ -212,3 +212,14 @@ def test_bad_data_raises_clear_errors(X, match):
 def test_kernel_output_pickles():
     code = greedy_l1_encode(np.ones((2, 3)), np.eye(3), 0.5)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(code)), code)
+
+
+def test_very_large_dictionary_codes_without_a_gram_matrix():
+    # 65536 atoms: the Gram matrix (32 GiB) is never formed, and blocks of
+    # samples shrink so the correlations stay bounded.
+    rng = np.random.default_rng(6)
+    D = unit_rows(rng, 65536, 8)
+    X = 3 * D[[5, 70000 % 65536, 123]] + 0.01 * rng.standard_normal((3, 8))
+    code = greedy_l1_encode(X, D, 1.0, max_steps=20)
+    expected = greedy_l1_reference(X, D, 1.0, max_steps=20)
+    np.testing.assert_allclose(code, expected, rtol=1e-7, atol=1e-9)

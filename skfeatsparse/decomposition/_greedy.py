@@ -32,6 +32,9 @@ DEFAULT_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
 
 # Above this size the Gram matrix is not formed; its rows are computed on demand.
 GRAM_MAX_BYTES = 1 << 30
+# A block's correlations (rows x n_components) stay below this: with very many
+# atoms, fewer samples are coded at once than batch_size asks for.
+BLOCK_MAX_BYTES = 1 << 28
 
 
 def default_max_steps(n_features):
@@ -209,7 +212,8 @@ def greedy_l1_encode(
         near-duplicate atoms until ``max_steps``.
     batch_size : int, default=4096
         Samples coded at once: memory is ``batch_size x n_components`` beyond
-        the output, whatever ``n_samples`` is.
+        the output, whatever ``n_samples`` is (fewer rows at once when that
+        would pass 256 MiB).
     device : str, default=None
         ``"cpu"``, ``"cuda"``, ... ``None`` means the device of ``X`` (the CPU
         for numpy input). Numpy input coded on a GPU comes back as numpy.
@@ -292,6 +296,7 @@ def greedy_l1_encode(
         rtol = DEFAULT_RTOL[dtype]
     half_alpha = alpha / 2
     stop = rtol * half_alpha
+    batch_size = max(1, min(batch_size, BLOCK_MAX_BYTES // (components.shape[0] * dtype.itemsize)))
 
     target = device if device is not None else (str(X.device) if as_torch else "cpu")
     if target == "cpu":
