@@ -90,6 +90,10 @@ class GreedyL1DictionaryLearning(
         schedule stalls on denser data (codes stay dense and the dictionary
         learns nothing), and early passes from the initial dictionary take
         hundreds of greedy steps per sample. ``()`` gives the plain schedule.
+    warmup_fraction : float, default=0.5
+        Share of the samples, drawn afresh at every pass, that the warm-up
+        rounds code and fit (the paper's resampling, Appendix B); the rounds
+        at the target penalty use every sample. 1.0 uses all throughout.
     transform_alpha : float, default=None
         Penalty used by :meth:`transform` and by the metrics (the paper's
         Appendix H uses a smaller one than in training). ``None`` means ``alpha_``.
@@ -172,6 +176,7 @@ class GreedyL1DictionaryLearning(
         "alpha_ratio": [Interval(Real, 0, None, closed="neither")],
         "alpha_rounds": [Interval(Integral, 1, None, closed="left")],
         "alpha_warmup": [tuple, list],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="right")],
         "transform_alpha": [Interval(Real, 0, None, closed="neither"), None],
         "center": ["boolean"],
         "dictionary_step": [StrOptions({"mod", "gradient"})],
@@ -193,6 +198,7 @@ class GreedyL1DictionaryLearning(
         alpha_ratio=0.1,
         alpha_rounds=3,
         alpha_warmup=(4.0, 2.5, 1.5),
+        warmup_fraction=0.5,
         transform_alpha=None,
         center=True,
         dictionary_step="mod",
@@ -210,6 +216,7 @@ class GreedyL1DictionaryLearning(
         self.alpha_ratio = alpha_ratio
         self.alpha_rounds = alpha_rounds
         self.alpha_warmup = alpha_warmup
+        self.warmup_fraction = warmup_fraction
         self.transform_alpha = transform_alpha
         self.center = center
         self.dictionary_step = dictionary_step
@@ -243,10 +250,17 @@ class GreedyL1DictionaryLearning(
         target = self._first_alpha(Xc, self.alpha_ratio) if auto else float(self.alpha)
         alpha = multiples[0] * target
         progress = self._progress(len(multiples) * self.max_iter)
+        n_warm = max(1, round(self.warmup_fraction * Xc.shape[0]))
         for round_, multiple in enumerate(multiples):
             previous = np.inf
+            warm = round_ < len(self.alpha_warmup) and n_warm < Xc.shape[0]
             for _ in range(self.max_iter):
-                objective, max_coef = self._pass(Xc, alpha)
+                # Warm-up passes code a fresh random subset each time (the
+                # paper's resampling, Appendix B): rough features, cheaply.
+                X_pass = Xc
+                if warm:
+                    X_pass = Xc[np.sort(self._rng.choice(Xc.shape[0], n_warm, replace=False))]
+                objective, max_coef = self._pass(X_pass, alpha)
                 progress.update()
                 progress.set_postfix(objective=f"{objective:.4g}", alpha=f"{alpha:.3g}")
                 if np.isfinite(previous) and previous - objective <= self.tol * previous:

@@ -16,7 +16,7 @@ from numba import njit, prange
 # keeps the solve defined when atoms are unused or exactly collinear.
 _RIDGE = 1e-8
 # Above this share of non-zero codes, code.T @ code is formed densely.
-_DENSE_GRAM_DENSITY = 1 / 12
+_DENSE_GRAM_DENSITY = 1 / 4
 # Accumulate code.T @ code in two threads while a private copy is this small.
 _PRIVATE_GRAM_BYTES = 1 << 28
 
