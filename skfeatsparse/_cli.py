@@ -130,8 +130,9 @@ def run_layers(args, out):
             random_state=args.seed, progress=update, **settings,
         )
         bar.close()
-        results[model] = rows
-        print(f"\nFigure 3 -- sparsity by layer, {model} on {len(texts)} texts "
+        label = "all-MiniLM-L6-v2 (default)" if model == "default" else model
+        results[label] = rows
+        print(f"\nFigure 3 -- sparsity by layer, {label} on {len(texts)} texts "
               f"({corpus[model]['n_tokens_total']} tokens)\n")
         print(format_layers_table(rows))
     plot_layers(results, out / "layer_sparsity.png")

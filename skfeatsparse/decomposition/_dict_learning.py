@@ -30,6 +30,8 @@ from ._objective import CodeStatistics
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
 # dictionary learning, Mairal et al. 2009): each new batch weighs 1 - _FORGET.
 _FORGET = 0.8
+# Warm-up passes never code fewer samples than this (small data: all of them).
+_WARMUP_MIN = 4096
 # alpha="auto" stops early once a round moves alpha by less than this fraction.
 _ALPHA_RTOL = 0.02
 
@@ -250,7 +252,7 @@ class GreedyL1DictionaryLearning(
         target = self._first_alpha(Xc, self.alpha_ratio) if auto else float(self.alpha)
         alpha = multiples[0] * target
         progress = self._progress(len(multiples) * self.max_iter)
-        n_warm = max(1, round(self.warmup_fraction * Xc.shape[0]))
+        n_warm = max(round(self.warmup_fraction * Xc.shape[0]), min(Xc.shape[0], _WARMUP_MIN))
         for round_, multiple in enumerate(multiples):
             previous = np.inf
             warm = round_ < len(self.alpha_warmup) and n_warm < Xc.shape[0]
