@@ -21,14 +21,14 @@ QUICK = {
     "embeddings": dict(max_rows=2048, dictionary_ratio=2, max_iter=5),
     "layers": dict(n_texts=300, max_tokens=2048, dictionary_ratio=2, max_iter=5),
 }
-# The main job's defaults, sized for about 12 minutes on 2 CPU cores: Figure 1
-# at the paper's settings; Figures 2 and 3 on 6144-row samples (the paper's
+# The main job's defaults, sized for about 15 minutes on 2 CPU cores: Figure 1
+# at the paper's settings; Figures 2 and 3 on 4096-8192-row samples (the paper's
 # 8d / 16d dictionaries need more tokens than that to be meaningful:
 # --dictionary-size and the examples go there).
 FULL = {
     "synthetic": {},
-    "embeddings": dict(max_rows=6144, dictionary_ratio=8),
-    "layers": dict(n_texts=1500, max_tokens=6144, dictionary_ratio=4),
+    "embeddings": dict(max_rows=8192, dictionary_ratio=4),
+    "layers": dict(n_texts=1000, max_tokens=4096, dictionary_ratio=4),
 }
 
 
