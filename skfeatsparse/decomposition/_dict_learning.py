@@ -447,14 +447,35 @@ class GreedyL1DictionaryLearning(
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return greedy_l1_encode(
-            X - self.mean_.astype(X.dtype),
-            self.components_,
-            self._transform_alpha,
-            max_steps=self.max_steps,
-            batch_size=self.batch_size,
-            device=self.device,
-        )
+        components = self.components_.astype(X.dtype, copy=False)
+        mean = self.mean_.astype(X.dtype)
+        gram = None
+        if components.shape[0] ** 2 * components.itemsize <= GRAM_MAX_BYTES:
+            gram = components @ components.T
+        max_steps = self.max_steps or default_max_steps(X.shape[1])
+        code = np.empty((X.shape[0], components.shape[0]), dtype=X.dtype)
+        n_capped = 0
+        # Centre block by block: memory beyond the output stays bounded by
+        # batch_size, however many samples there are.
+        for start in range(0, X.shape[0], self.batch_size):
+            stop = start + self.batch_size
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                code[start:stop], n_steps = greedy_l1_encode(
+                    X[start:stop] - mean, components, self._transform_alpha,
+                    max_steps=max_steps, batch_size=self.batch_size, gram=gram,
+                    device=self.device, return_n_steps=True,
+                )
+            n_capped += int(np.count_nonzero(n_steps >= max_steps))
+        if n_capped:
+            warnings.warn(
+                f"{n_capped} of {X.shape[0]} samples reached max_steps={max_steps} "
+                "greedy steps before the stopping rule; raise max_steps or "
+                "transform_alpha.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return code
 
     def inverse_transform(self, X):
         """Activations from codes: ``code @ components_ + mean_``.
