@@ -36,21 +36,37 @@ _WARMUP_MIN = 4096
 _ALPHA_RTOL = 0.02
 
 
-def _code_pass(X, components, alpha, *, max_steps, batch_size, device, stats):
-    """Code ``X`` block by block; returns the sparse code and per-sample errors."""
-    blocks, errors, n_capped = [], [], 0
+def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=None):
+    """Greedy codes of ``X - mean``, block by block.
+
+    Yields ``(start, centred block, code, n_capped)``. The Gram matrix is formed
+    once, and blocks are centred one at a time, so memory beyond the codes
+    stays bounded by ``batch_size`` however many samples there are.
+    """
     gram = None
     if components.shape[0] ** 2 * components.itemsize <= GRAM_MAX_BYTES:
-        gram = components @ components.T  # once per pass, not per block
+        gram = components @ components.T
     for start in range(0, X.shape[0], batch_size):
         X_block = X[start : start + batch_size]
+        if mean is not None:
+            X_block = X_block - mean
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             code, n_steps = greedy_l1_encode(
                 X_block, components, alpha, max_steps=max_steps, gram=gram,
                 batch_size=batch_size, device=device, return_n_steps=True,
             )
-        n_capped += int(np.count_nonzero(n_steps >= max_steps))
+        yield start, X_block, code, int(np.count_nonzero(n_steps >= max_steps))
+
+
+def _code_pass(X, components, alpha, *, max_steps, batch_size, device, stats, mean=None):
+    """Code ``X`` block by block; returns the sparse code and per-sample errors."""
+    blocks, errors, n_capped = [], [], 0
+    for _, X_block, code, capped in _encode_blocks(
+        X, components, alpha, max_steps=max_steps, batch_size=batch_size,
+        device=device, mean=mean,
+    ):
+        n_capped += capped
         code = sp.csr_matrix(code)
         errors.append(stats.add(X_block, code, code @ components))
         blocks.append(code)
@@ -448,25 +464,16 @@ class GreedyL1DictionaryLearning(
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         components = self.components_.astype(X.dtype, copy=False)
-        mean = self.mean_.astype(X.dtype)
-        gram = None
-        if components.shape[0] ** 2 * components.itemsize <= GRAM_MAX_BYTES:
-            gram = components @ components.T
         max_steps = self.max_steps or default_max_steps(X.shape[1])
         code = np.empty((X.shape[0], components.shape[0]), dtype=X.dtype)
         n_capped = 0
-        # Centre block by block: memory beyond the output stays bounded by
-        # batch_size, however many samples there are.
-        for start in range(0, X.shape[0], self.batch_size):
-            stop = start + self.batch_size
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                code[start:stop], n_steps = greedy_l1_encode(
-                    X[start:stop] - mean, components, self._transform_alpha,
-                    max_steps=max_steps, batch_size=self.batch_size, gram=gram,
-                    device=self.device, return_n_steps=True,
-                )
-            n_capped += int(np.count_nonzero(n_steps >= max_steps))
+        for start, _, block, capped in _encode_blocks(
+            X, components, self._transform_alpha, max_steps=max_steps,
+            batch_size=self.batch_size, device=self.device,
+            mean=self.mean_.astype(X.dtype),
+        ):
+            code[start : start + block.shape[0]] = block
+            n_capped += capped
         if n_capped:
             warnings.warn(
                 f"{n_capped} of {X.shape[0]} samples reached max_steps={max_steps} "
@@ -507,9 +514,9 @@ class GreedyL1DictionaryLearning(
         stats = CodeStatistics(p=p)
         max_steps = self.max_steps or default_max_steps(X.shape[1])
         _code_pass(
-            X - self.mean_.astype(X.dtype), self.components_, self._transform_alpha,
+            X, self.components_.astype(X.dtype, copy=False), self._transform_alpha,
             max_steps=max_steps, batch_size=self.batch_size, device=self.device,
-            stats=stats,
+            stats=stats, mean=self.mean_.astype(X.dtype),
         )
         return stats.report(self._transform_alpha)
 
