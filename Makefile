@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,demo,docs]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,demo,docs,dask]"
 	touch $(STAMP)
 
 install: $(STAMP)
