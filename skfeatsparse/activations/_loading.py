@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _device
+
 _DEMO_HINT = 'pip install "skfeatsparse[demo]"'
 _DTYPES = ("float32", "float16", "bfloat16")
 # "name" or "org/name"; anything else (absolute, ./, ~, deeper) is a path.
@@ -172,29 +174,6 @@ def _torch_dtype(dtype):
     return getattr(torch, dtype)
 
 
-def _torch_device(device):
-    import torch
-
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device; use e.g. 'cpu' or 'cuda'."
-        ) from exc
-    if device.type == "cuda":
-        available = torch.cuda.is_available()
-    elif device.type == "mps":
-        available = torch.backends.mps.is_available()
-    else:
-        available = True
-    if not available:
-        raise ValueError(
-            f"device={str(device)!r} is not available on this machine; "
-            "use device='cpu'."
-        )
-    return device
-
-
 def load_model(model, *, device="cpu", dtype="float32", verbose=False):
     """Load (or take) a model in evaluation mode on ``device`` in ``dtype``.
 
@@ -203,7 +182,7 @@ def load_model(model, *, device="cpu", dtype="float32", verbose=False):
     so the caller's object is never modified.
     """
     torch_dtype = _torch_dtype(dtype)
-    torch_device = _torch_device(device)
+    torch_device = _device.torch_device(device)
     if _is_loaded(model):
         if not callable(getattr(model, "get_input_embeddings", None)):
             raise TypeError(

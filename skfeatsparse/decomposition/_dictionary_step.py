@@ -84,44 +84,57 @@ def mod_step(code_gram, code_cross, components):
     return new
 
 
-def _largest_eigenvalue(matrix, n_iter=30):
-    """Power iteration for the top eigenvalue of a symmetric PSD matrix."""
-    v = np.ones(matrix.shape[0])
-    value = 0.0
-    for _ in range(n_iter):
-        w = matrix @ v
-        value = float(np.linalg.norm(w))
-        if value == 0.0:
-            return 0.0
-        v = w / value
-    return float(v @ (matrix @ v))
+def gradient_step(code, X, components, learning_rate, n_iter=30):
+    """One gradient step on ``||X - C D||^2`` with step ``learning_rate / L``, in place.
 
-
-def gradient_step(code_gram, code_cross, components, learning_rate):
-    """One gradient step on ``||X - C D||^2`` with step ``learning_rate / L``.
-
-    ``L`` is the largest eigenvalue of ``C^T C`` (half the gradient's Lipschitz
-    constant), so ``learning_rate=1`` is the classical 1/Lipschitz step and the
-    step is scale-free.
+    The step is ``C^T (X - C D)`` (minus half the gradient) times
+    ``learning_rate / L``, with ``L`` the largest eigenvalue of ``C^T C`` (half
+    the gradient's Lipschitz constant), so ``learning_rate=1`` is the classical
+    1/Lipschitz step and the step is scale-free. It works from the sparse code
+    and never forms the ``n_components x n_components`` matrix ``C^T C``: memory
+    is ``O(nnz(C) + n_samples * n_features)`` plus the rows of the atoms used,
+    so it serves dictionaries far larger than :func:`mod_step` can (65536
+    atoms and more). ``L``, the top eigenvalue of ``C^T C``, comes from power
+    iteration with products by ``C`` and ``C^T``. Rows of unused atoms are left
+    as they are. Returns ``components``, updated in place.
     """
-    lipschitz = _largest_eigenvalue(code_gram)
+    code = sp.csr_matrix(code)
+    used = np.flatnonzero(np.bincount(code.indices, minlength=code.shape[1]))
+    if used.size == 0:
+        return components
+    C = code[:, used].astype(components.dtype)
+    residual = np.asarray(X, dtype=components.dtype) - np.asarray(C @ components[used])
+    C_t = C.T.tocsr()
+    v = np.ones(used.size, dtype=np.float64)
+    lipschitz = 0.0
+    for _ in range(n_iter):
+        w = C_t @ (C @ v)
+        lipschitz = float(np.linalg.norm(w))
+        if lipschitz == 0.0:
+            return components
+        v = w / lipschitz
+    lipschitz = float(v @ (C_t @ (C @ v)))
     if lipschitz <= 0:
-        return components.copy()
-    # -1/2 gradient = C^T X - C^T C D
-    direction = code_cross - code_gram @ components
-    return components + (learning_rate / lipschitz) * direction
+        return components
+    components[used] += (learning_rate / lipschitz) * np.asarray(C_t @ residual)
+    return components
+
+
+def row_norms(A):
+    """Euclidean norms of the rows of ``A``, without a temporary of ``A``'s size."""
+    return np.sqrt(np.einsum("ij,ij->i", A, A))
 
 
 def normalize_and_reseed(components, usage, reseed):
     """Unit rows; atoms with no usage (or zero norm) replaced by ``reseed(k)``.
 
-    Returns the new components and the number of atoms re-seeded.
+    Works in place on ``components`` (a dictionary can be gigabytes) and
+    returns it with the number of atoms re-seeded.
     """
-    norms = np.linalg.norm(components, axis=1)
-    dead = np.flatnonzero((usage == 0) | (norms <= np.finfo(components.dtype).eps))
-    alive = np.setdiff1d(np.arange(components.shape[0]), dead)
-    components = components.copy()
-    components[alive] /= norms[alive, None]
+    norms = row_norms(components)
+    dead = (usage == 0) | (norms <= np.finfo(components.dtype).eps)
+    components /= np.where(dead, 1.0, norms).astype(components.dtype)[:, None]
+    dead = np.flatnonzero(dead)
     if dead.size:
         components[dead] = reseed(dead.size)
     return components, int(dead.size)

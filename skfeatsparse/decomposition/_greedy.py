@@ -24,6 +24,8 @@ from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 
+from .._device import torch_device
+
 # The literal stopping rule "coefficient <= 0" can cycle for ever in floating
 # point between near-duplicate atoms (the residual bounces between them with a
 # coefficient one ulp above zero). Stopping at rtol * alpha / 2 fixes it; in
@@ -97,8 +99,16 @@ def _torch_greedy_block(X, components, gram, half_alpha, stop, max_steps):
             break
         code[rows, best] += coef
         n_steps[rows] += 1
-        atom_rows = gram[best] if gram is not None else components[best] @ components.T
-        corr -= coef[:, None] * atom_rows
+        if gram is not None:
+            atom_rows = gram[best]
+        else:
+            # Gram rows on demand, once per distinct atom of this step: samples
+            # of a block often pick the same atoms (always at the first steps
+            # of data with dominant directions).
+            atoms, inverse = torch.unique(best, return_inverse=True)
+            atom_rows = (components[atoms] @ components.T)[inverse]
+        corr.addcmul_(coef[:, None], atom_rows, value=-1)
+        del atom_rows
     return code, n_steps
 
 
@@ -197,6 +207,8 @@ def greedy_l1_encode(
     ----------
     X : ndarray or torch.Tensor of shape (n_samples, n_features)
         Data to encode. A torch tensor gives a torch tensor back, on its device.
+        Half precision (float16, bfloat16) is upcast to float32: the pursuit
+        subtracts nearly equal correlations and needs the mantissa.
     components : array-like of shape (n_components, n_features)
         The dictionary, one atom per row. The rule assumes unit-norm rows.
     alpha : float
@@ -214,9 +226,10 @@ def greedy_l1_encode(
         Samples coded at once: memory is ``batch_size x n_components`` beyond
         the output, whatever ``n_samples`` is (fewer rows at once when that
         would pass 256 MiB).
-    device : str, default=None
-        ``"cpu"``, ``"cuda"``, ... ``None`` means the device of ``X`` (the CPU
-        for numpy input). Numpy input coded on a GPU comes back as numpy.
+    device : str or torch.device, default=None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... ``None`` means the
+        device of ``X`` (the CPU for numpy input). Numpy input coded on a GPU
+        comes back as numpy. A device this machine lacks raises ValueError.
     gram : ndarray of shape (n_components, n_components), default=None
         Precomputed ``components @ components.T``, to reuse across calls.
         ``None`` computes it when it fits in 1 GiB; larger dictionaries get
@@ -227,7 +240,8 @@ def greedy_l1_encode(
     Returns
     -------
     code : ndarray or torch.Tensor of shape (n_samples, n_components)
-        Non-negative codes, in the dtype of ``X`` (float32 or float64).
+        Non-negative codes, in the dtype of ``X`` (float32 or float64; float32
+        for half-precision input).
     n_steps : ndarray or torch.Tensor of shape (n_samples,)
         Only when ``return_n_steps`` is True.
 
@@ -266,12 +280,16 @@ def greedy_l1_encode(
         if X.ndim != 2:
             raise ValueError(f"Expected a 2-D tensor, got shape {tuple(X.shape)}.")
         if X.dtype not in (torch.float32, torch.float64):
-            X = X.float()
+            X = X.float()  # half precision (bfloat16/float16 activations) upcast
         if not bool(torch.isfinite(X).all()):
             raise ValueError("X contains NaN or infinity.")
         dtype = np.dtype(str(X.dtype).removeprefix("torch."))
     else:
-        X = check_array(X, dtype=[np.float64, np.float32], order="C")
+        # float16 activations are upcast to float32; others not float32 to float64.
+        half = getattr(X, "dtype", None) == np.float16
+        X = check_array(
+            X, dtype=[np.float32] if half else [np.float64, np.float32], order="C"
+        )
         dtype = X.dtype
     components = check_array(
         components.detach().cpu().numpy() if _is_torch_tensor(components) else components,
@@ -298,7 +316,16 @@ def greedy_l1_encode(
     stop = rtol * half_alpha
     batch_size = max(1, min(batch_size, BLOCK_MAX_BYTES // (components.shape[0] * dtype.itemsize)))
 
-    target = device if device is not None else (str(X.device) if as_torch else "cpu")
+    if device is None:
+        target = str(X.device) if as_torch else "cpu"
+    elif device == "cpu":
+        target = "cpu"  # the compiled kernel; torch is not even imported
+    else:
+        target = str(torch_device(device))
+    if target == "mps" and dtype == np.float64:
+        raise ValueError(
+            "MPS devices have no float64; pass float32 data (X.astype(np.float32))."
+        )
     if target == "cpu":
         X_np = X.detach().cpu().numpy() if as_torch else X
         code = np.zeros((X_np.shape[0], components.shape[0]), dtype=dtype)
