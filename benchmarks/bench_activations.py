@@ -40,7 +40,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,36 +47,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import MIB, proc_status_mib, reset_peak_rss, ru_maxrss_mib
 
-MIB = 1024.0  # ru_maxrss is in KiB on Linux
 WINDOW_BATCHES = 16  # skfeatsparse.activations._transformer._WINDOW_BATCHES
-
-
-def ru_maxrss_mib():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (MIB * MIB) if sys.platform == "darwin" else rss / MIB  # macOS: bytes
-
-
-def proc_status_mib(field):
-    """``VmRSS`` or ``VmHWM`` of this process in MiB (Linux), else None."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / MIB
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss():
-    """Lower the peak-RSS mark to the current RSS (Linux >= 4.0); True if done."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
 
 
 def versions():

@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import sparse_rows
 import sklearn
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
 
@@ -141,15 +142,7 @@ def transform_memory(dl, components, n_samples, batch_size, avg_active):
     The rows are drawn chunk by chunk from the generator's ground truth
     (``components``), in float32, so the input costs only its own size.
     """
-    rng = np.random.default_rng(2)
-    n_true, d = components.shape
-    X = np.empty((n_samples, d), dtype=np.float32)
-    for start in range(0, n_samples, 50_000):
-        rows = min(50_000, n_samples - start)
-        u = rng.uniform(size=(rows, n_true))
-        code = np.where(u < avg_active / n_true, u * n_true / avg_active, 0.0)
-        noise = rng.standard_normal((rows, d)) * np.sqrt(avg_active * 0.01 / d)
-        X[start : start + rows] = code @ components + noise
+    X = sparse_rows(components, n_samples, avg_active, np.random.default_rng(2))
     dl32 = GreedyL1DictionaryLearning(batch_size=batch_size)
     dl32.__dict__.update({k: v for k, v in vars(dl).items() if k.endswith("_")})
     dl32.components_ = dl.components_.astype(np.float32)

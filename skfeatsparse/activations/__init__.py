@@ -7,7 +7,11 @@ activations of any Hugging Face model, one row per token (the paper's Section
 activations do not fit in memory. ``model="default"`` is the embedded
 all-MiniLM-L6-v2, and :func:`default_corpus` a text corpus, both offline.
 
-torch and transformers are imported only when a model is loaded.
+torch and transformers are imported only when a model is loaded. For corpora
+larger than memory, :meth:`TransformerActivations.to_dask` gives the
+activations as a lazy dask array and ``cache_activations(..., format="zarr")``
+stores them as chunked zarr arrays; dask and zarr are optional (``pip install
+"skfeatsparse[dask]"``) and imported only by these.
 """
 
 from ._cache import ActivationCache, cache_activations

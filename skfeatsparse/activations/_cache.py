@@ -1,13 +1,17 @@
 """Activations extracted once to disk, memory-mapped, with their provenance.
 
 ``cache_activations`` extracts a corpus once into ``.npy`` files (the rows of
-each layer and their :class:`TokenProvenance`); ``ActivationCache`` reads them
-back as ``np.memmap`` arrays and streams row batches for ``partial_fit``, so
-neither step needs the corpus's activations in memory.
+each layer and their :class:`TokenProvenance`), or with ``format="zarr"`` each
+layer into a chunked zarr array; ``ActivationCache`` reads them back
+(``np.memmap`` or zarr arrays, or lazy dask arrays) and streams row batches
+for ``partial_fit``, so neither step needs the corpus's activations in memory.
+dask and zarr are optional (the ``dask`` extra) and imported only when used.
 """
 
 import hashlib
 import json
+import os
+import shutil
 from numbers import Integral
 from pathlib import Path
 
@@ -16,10 +20,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._dask import optional_import
 from ._corpus import check_texts
 from ._tokens import TokenProvenance
 
-_FORMAT = 1
+# metadata["format"] by storage. Version 1: ``.npy`` layers. Version 2 adds
+# metadata["storage"] ("zarr"); npy caches are still written as version 1, so
+# older releases read them, and reject zarr caches as of an unknown format.
+_FORMATS = {"npy": 1, "zarr": 2}
 _INT_FIELDS = ("text_index", "position", "token_id", "start", "end")
 
 
@@ -30,8 +38,46 @@ def _fingerprint(texts):
     return digest.hexdigest()
 
 
-def _layer_file(layer):
-    return f"layer_{layer:03d}.npy"
+def _layer_file(layer, storage="npy"):
+    return f"layer_{layer:03d}.{storage}"
+
+
+class _NpyRows:
+    """A 2-D ``.npy`` file whose rows are read on demand, with plain reads.
+
+    Array-like enough for ``dask.array.from_array`` (shape, dtype, ndim,
+    slicing), and it pickles as its path, not its data: a distributed
+    scheduler ships a few bytes and each worker reads its own blocks.
+    """
+
+    def __init__(self, path):
+        data = np.load(path, mmap_mode="r")
+        self.path = str(path)
+        self.offset, self.shape, self.dtype = data.offset, data.shape, data.dtype
+        self.ndim = data.ndim
+        del data
+
+    def read(self, start, stop):
+        """Rows ``start:stop`` as an in-memory array."""
+        # Plain reads, not a memmap: mapped pages would count towards the
+        # process's memory until the whole file had been read once.
+        width = self.shape[1]
+        n = max(0, min(stop, self.shape[0]) - start)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + int(start) * width * self.dtype.itemsize)
+            return np.fromfile(f, dtype=self.dtype, count=n * width).reshape(n, width)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        rows, cols = key[0], key[1:]
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            start, stop, _ = rows.indices(self.shape[0])
+            return self.read(start, max(start, stop))[(slice(None),) + cols]
+        return np.array(np.load(self.path, mmap_mode="r")[key])
+
+    def __dask_tokenize__(self):
+        stat = os.stat(self.path)
+        return ("_NpyRows", self.path, stat.st_mtime_ns, stat.st_size)
 
 
 class _NpyWriter:
@@ -53,13 +99,27 @@ class _NpyWriter:
         self._file.close()
 
 
-def cache_activations(transformer, X, path, *, layers=None, overwrite=False):
-    """Extract activations once into memory-mapped ``.npy`` files.
+def cache_activations(
+    transformer,
+    X,
+    path,
+    *,
+    layers=None,
+    overwrite=False,
+    format="npy",
+    chunk_rows=4096,
+):
+    """Extract activations once into memory-mapped ``.npy`` files or zarr arrays.
 
-    A first pass tokenizes the texts to count the rows, so each file is
-    preallocated; batches (sorted by length, as in ``transform``) then write
-    their rows in place. Memory stays that of one batch, whatever the corpus
-    length. The rows are exactly those of ``transformer.transform(X)``.
+    A first pass tokenizes the texts to count the rows, so each layer's array
+    is allocated at its final size. With ``format="npy"`` batches (sorted by
+    length, as in ``transform``) then write their rows in place; with
+    ``format="zarr"`` windows of ``16 * batch_size`` texts are extracted in
+    order (as ``iter_batches`` does) and written chunk by chunk, each chunk
+    once. Memory stays that of one batch (one window and one chunk for zarr),
+    whatever the corpus length. The rows are those of
+    ``transformer.transform(X)`` (for zarr, to float tolerance: batches are
+    sorted by length within a window, not over the whole corpus).
 
     Parameters
     ----------
@@ -68,14 +128,23 @@ def cache_activations(transformer, X, path, *, layers=None, overwrite=False):
     X : list of str
         The texts.
     path : str or path-like
-        A directory to create (or an empty one). It receives
-        ``layer_<i>.npy`` per layer, one ``.npy`` per provenance field,
-        ``tokens.json`` and ``metadata.json``.
+        A directory to create (or an empty one). It receives the activations
+        of each layer (``layer_<i>.npy``, or a zarr array ``layer_<i>.zarr``),
+        one ``.npy`` per provenance field, ``tokens.json`` and
+        ``metadata.json``.
     layers : list of int or None, default=None
         Hidden states to store, all from one forward pass; ``None`` stores
         ``transformer.layer``.
     overwrite : bool, default=False
         Replace an existing cache at ``path``.
+    format : {"npy", "zarr"}, default="npy"
+        How the activations are stored: ``.npy`` files (read back as
+        ``np.memmap``), or zarr arrays chunked by ``chunk_rows`` rows and
+        compressed (needs zarr: ``pip install "skfeatsparse[dask]"``).
+        Provenance and metadata are ``.npy`` and JSON either way.
+    chunk_rows : int, default=4096
+        Rows per zarr chunk (each chunk has all ``hidden_size`` columns).
+        Ignored for ``"npy"``.
 
     Returns
     -------
@@ -88,7 +157,22 @@ def cache_activations(transformer, X, path, *, layers=None, overwrite=False):
     >>> cache = cache_activations(act, texts, "acts", layers=range(7))  # doctest: +SKIP
     >>> for X_batch in cache.iter_batches(layer=3, batch_size=4096):  # doctest: +SKIP
     ...     dictionary.partial_fit(X_batch)
+    >>> cache = cache_activations(act, texts, "z", format="zarr")  # doctest: +SKIP
+    >>> cache.to_dask()  # lazy, chunked like the store  # doctest: +SKIP
     """
+    if format not in _FORMATS:
+        raise ValueError(
+            f"format must be 'npy' or 'zarr', got {format!r}; 'npy' writes "
+            "memory-mapped .npy files, 'zarr' chunked zarr arrays."
+        )
+    if format == "zarr":
+        if (
+            not isinstance(chunk_rows, Integral)
+            or isinstance(chunk_rows, bool)
+            or chunk_rows < 1
+        ):
+            raise ValueError(f"chunk_rows must be a positive int, got {chunk_rows!r}.")
+        zarr = optional_import("zarr", "cache_activations(..., format='zarr')")
     texts = check_texts(X)
     try:
         check_is_fitted(transformer)
@@ -113,13 +197,15 @@ def cache_activations(transformer, X, path, *, layers=None, overwrite=False):
         for old in path.iterdir():
             if old.suffix in {".npy", ".json"}:
                 old.unlink()
+            elif old.suffix == ".zarr" and old.is_dir():
+                shutil.rmtree(old)
     path.mkdir(parents=True, exist_ok=True)
 
     counts, lengths = transformer._plan(texts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_rows = int(offsets[-1])
     metadata = {
-        "format": _FORMAT,
+        "format": _FORMATS[format],
         "complete": False,
         "model": str(getattr(transformer.model_, "name_or_path", "")),
         "layers": wanted,
@@ -133,24 +219,24 @@ def cache_activations(transformer, X, path, *, layers=None, overwrite=False):
         "max_length": transformer.max_length_,
         "texts_sha1": _fingerprint(texts),
     }
+    if format == "zarr":
+        metadata.update(storage="zarr", chunk_rows=int(chunk_rows))
     (path / "metadata.json").write_text(json.dumps(metadata, indent=2))
     shape = (n_rows, transformer.hidden_size_)
-    writers = {n: _NpyWriter(path / _layer_file(n), shape, np.float32) for n in wanted}
+    writers = {}
     for f in _INT_FIELDS:
         writers[f] = _NpyWriter(path / f"{f}.npy", (n_rows,), np.int64)
     vocab = {}
-    batches = transformer._sorted_batches(range(len(texts)), lengths)
     try:
         with transformer._progress_bar(len(texts)) as bar:
-            forward = transformer._iter_forward(texts, wanted, batches, True, bar)
-            for idx, rows, prov in forward:
-                blocks = {**rows, **{f: getattr(prov, f) for f in _INT_FIELDS}}
-                row = 0
-                for i in idx:  # each text's rows are one block at its offset
-                    for key, writer in writers.items():
-                        writer.write(offsets[i], blocks[key][row : row + counts[i]])
-                    row += counts[i]
-                vocab.update(zip(prov.token_id.tolist(), prov.token.tolist()))
+            plan = dict(
+                counts=counts, lengths=lengths, offsets=offsets, shape=shape, bar=bar
+            )
+            if format == "npy":
+                _write_npy(transformer, texts, path, wanted, plan, writers, vocab)
+            else:
+                write = _ZarrWriter(zarr, path, wanted, shape, int(chunk_rows))
+                _write_in_order(transformer, texts, pairs, plan, write, writers, vocab)
     finally:
         for writer in writers.values():
             writer.close()
@@ -162,8 +248,75 @@ def cache_activations(transformer, X, path, *, layers=None, overwrite=False):
     return ActivationCache(path)
 
 
+def _write_npy(transformer, texts, path, wanted, plan, writers, vocab):
+    """Batches sorted by length over the corpus, each text's rows at its offset."""
+    counts, offsets = plan["counts"], plan["offsets"]
+    for n in wanted:  # added to `writers`: the caller closes them, even on error
+        writers[n] = _NpyWriter(path / _layer_file(n), plan["shape"], np.float32)
+    batches = transformer._sorted_batches(range(len(texts)), plan["lengths"])
+    forward = transformer._iter_forward(texts, wanted, batches, True, plan["bar"])
+    for idx, rows, prov in forward:
+        blocks = {**rows, **{f: getattr(prov, f) for f in _INT_FIELDS}}
+        row = 0
+        for i in idx:  # each text's rows are one block at its offset
+            for key, writer in writers.items():
+                writer.write(offsets[i], blocks[key][row : row + counts[i]])
+            row += counts[i]
+        vocab.update(zip(prov.token_id.tolist(), prov.token.tolist()))
+
+
+class _ZarrWriter:
+    """Zarr arrays appended to in row order, each chunk written once, whole.
+
+    Rows are buffered until they fill a chunk (no read-modify-write of
+    compressed chunks): memory is less than one chunk per layer.
+    """
+
+    def __init__(self, zarr, path, layers, shape, chunk_rows):
+        self.arrays = {
+            n: zarr.create(
+                shape=shape,
+                chunks=(chunk_rows, shape[1]),
+                dtype="float32",
+                store=str(path / _layer_file(n, "zarr")),
+                overwrite=True,
+            )
+            for n in layers
+        }
+        self.chunk_rows, self.n_rows = chunk_rows, shape[0]
+        self.pending = {n: [] for n in layers}  # rows from row `done` on
+        self.done = self.end = 0
+
+    def __call__(self, rows):
+        """Append ``{layer: rows}``; write every chunk now complete."""
+        for n, block in rows.items():
+            self.pending[n].append(block)
+        self.end += len(next(iter(rows.values())))
+        if self.end == self.n_rows:
+            flush = self.end
+        else:
+            flush = self.end - (self.end - self.done) % self.chunk_rows
+        if flush > self.done:
+            for n, arr in self.arrays.items():
+                block = np.concatenate(self.pending[n])
+                arr[self.done : flush] = block[: flush - self.done]
+                self.pending[n] = [block[flush - self.done :]]
+            self.done = flush
+
+
+def _write_in_order(transformer, texts, pairs, plan, write, writers, vocab):
+    """Windows of texts in order (as ``iter_batches``), rows to ``write``."""
+    counts, lengths, bar = plan["counts"], plan["lengths"], plan["bar"]
+    for ids, rows in transformer._windows(texts, pairs, counts, lengths, bar):
+        prov = transformer._provenance_of(texts, ids)
+        for f, writer in writers.items():
+            writer.write(plan["offsets"][ids.start], getattr(prov, f))
+        vocab.update(zip(prov.token_id.tolist(), prov.token.tolist()))
+        write(rows)
+
+
 class ActivationCache:
-    """Activations written by :func:`cache_activations`, memory-mapped.
+    """Activations written by :func:`cache_activations`, memory-mapped or zarr.
 
     Parameters
     ----------
@@ -178,11 +331,14 @@ class ActivationCache:
         What was extracted: model, layers, pooling, row and text counts, ...
     layers : tuple of int
         The stored hidden-state indices (non-negative).
+    storage : {"npy", "zarr"}
+        How the activations are stored (``cache_activations``' ``format``).
 
     Examples
     --------
     >>> cache = ActivationCache("acts")  # doctest: +SKIP
     >>> X = cache[-1]  # np.memmap of shape (n_rows, hidden_size)  # doctest: +SKIP
+    >>> X = cache.to_dask(-1, chunks=4096)  # lazy dask array  # doctest: +SKIP
     """
 
     def __init__(self, path):
@@ -194,7 +350,9 @@ class ActivationCache:
                 "missing); create one with cache_activations(transformer, X, path)."
             )
         self.metadata = json.loads(meta_file.read_text())
-        if self.metadata.get("format") != _FORMAT or not self.metadata.get("complete"):
+        self.storage = self.metadata.get("storage", "npy")
+        known = _FORMATS.get(self.storage) == self.metadata.get("format")
+        if not known or not self.metadata.get("complete"):
             raise ValueError(
                 f"the activation cache at {str(self.path)!r} is incomplete or of an "
                 "unknown format (was extraction interrupted?); rebuild it with "
@@ -209,7 +367,8 @@ class ActivationCache:
         m = self.metadata
         return (
             f"ActivationCache({str(self.path)!r}: {m['n_rows']} rows x "
-            f"{m['hidden_size']}, layers {list(self.layers)}, model {m['model']!r})"
+            f"{m['hidden_size']}, layers {list(self.layers)}, model {m['model']!r}"
+            + (", zarr)" if self.storage == "zarr" else ")")
         )
 
     def _layer_index(self, layer):
@@ -225,9 +384,24 @@ class ActivationCache:
             )
         return int(layer) % n
 
+    def _layer_path(self, layer):
+        return self.path / _layer_file(self._layer_index(layer), self.storage)
+
+    def _open_zarr(self, layer, feature):
+        path = self._layer_path(layer)  # a bad layer is a KeyError first
+        zarr = optional_import("zarr", feature)
+        return zarr.open_array(str(path), mode="r")
+
     def __getitem__(self, layer):
-        """The activations of ``layer``, a read-only ``np.memmap``."""
-        return np.load(self.path / _layer_file(self._layer_index(layer)), mmap_mode="r")
+        """The activations of ``layer``, read-only and not read into memory.
+
+        A ``np.memmap`` for an ``"npy"`` cache, a ``zarr.Array`` for a
+        ``"zarr"`` one; both have shape ``(n_rows, hidden_size)`` and slice
+        into in-memory arrays.
+        """
+        if self.storage == "zarr":
+            return self._open_zarr(layer, "reading a zarr ActivationCache")
+        return np.load(self._layer_path(layer), mmap_mode="r")
 
     @property
     def provenance(self):
@@ -253,7 +427,8 @@ class ActivationCache:
         layer : int or None, default=None
             A stored layer; ``None`` is the transformer's ``layer`` at caching.
         batch_size : int, default=4096
-            Rows per batch (the last one may be smaller).
+            Rows per batch (the last one may be smaller). For a zarr cache, a
+            multiple of its ``chunk_rows`` reads each chunk once.
         shuffle : bool, default=False
             Visit the batches (contiguous blocks of rows) in random order.
         random_state : int, RandomState instance or None, default=None
@@ -265,17 +440,74 @@ class ActivationCache:
         """
         if not isinstance(batch_size, Integral) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-        path = self.path / _layer_file(self._layer_index(layer))
-        data = np.load(path, mmap_mode="r")
-        offset, (n_rows, width), dtype = data.offset, data.shape, data.dtype
-        del data
+        if self.storage == "zarr":
+            rows = self._open_zarr(layer, "reading a zarr ActivationCache")
+        else:
+            rows = _NpyRows(self._layer_path(layer))
+        n_rows = rows.shape[0]
         starts = np.arange(0, n_rows, batch_size)
         if shuffle:
             starts = check_random_state(random_state).permutation(starts)
-        # Plain reads, not the memmap: mapped pages would count towards the
-        # process's memory until the whole file had been read once.
-        with open(path, "rb") as f:
-            for start in starts:
-                n = min(batch_size, n_rows - start)
-                f.seek(offset + int(start) * width * dtype.itemsize)
-                yield np.fromfile(f, dtype=dtype, count=n * width).reshape(n, width)
+        for start in starts:
+            stop = min(int(start) + batch_size, n_rows)
+            yield np.asarray(rows[int(start) : stop], dtype=np.float32)
+
+    def to_dask(self, layer=None, *, chunks=None):
+        """The activations of ``layer`` as a lazy dask array; nothing is read yet.
+
+        Each block is read from disk when computed (``da.from_zarr`` over a
+        zarr cache; for an ``"npy"`` cache, ``da.from_array`` over a reader
+        that pickles as its file name, so a distributed scheduler ships no
+        data). Needs dask (``pip install "skfeatsparse[dask]"``).
+
+        Parameters
+        ----------
+        layer : int or None, default=None
+            A stored layer; ``None`` is the transformer's ``layer`` at caching.
+        chunks : int or None, default=None
+            Rows per block; each block has all ``hidden_size`` columns.
+            ``None`` means the zarr chunks of a zarr cache, 4096 rows for npy.
+
+        Returns
+        -------
+        X : dask.array.Array of shape (n_rows, hidden_size), dtype float32
+            Block ``i`` is rows ``i * chunks`` to ``(i + 1) * chunks``, the
+            ``i``-th batch of ``iter_batches(layer, batch_size=chunks)``.
+
+        Examples
+        --------
+        >>> X = cache.to_dask(3, chunks=4096)  # doctest: +SKIP
+        >>> for i in range(X.numblocks[0]):  # doctest: +SKIP
+        ...     dictionary.partial_fit(X.blocks[i].compute())
+        >>> X.mean(axis=0).compute()  # one pass, block by block  # doctest: +SKIP
+        """
+        path = self._layer_path(layer)  # a bad layer is a KeyError first
+        da = optional_import("dask.array", "ActivationCache.to_dask")
+        from dask.base import tokenize
+
+        if chunks is not None and (
+            not isinstance(chunks, Integral) or isinstance(chunks, bool) or chunks < 1
+        ):
+            raise ValueError(
+                f"chunks must be a positive int (rows per block) or None, got "
+                f"{chunks!r}."
+            )
+        width = self.metadata["hidden_size"]
+        # Names from the file, its time stamp and the chunks: a rebuilt cache
+        # never reuses the blocks of an old one.
+        written = (self.path / "metadata.json").stat().st_mtime_ns
+        stamp = (str(path.resolve()), written, self.metadata)
+        if self.storage == "zarr":
+            z = self._open_zarr(layer, "ActivationCache.to_dask")
+            rows = int(chunks or z.chunks[0])
+            name = f"activation-cache-{tokenize(stamp, rows)}"
+            return da.from_zarr(z, chunks=(rows, width), name=name)
+        rows = int(chunks or 4096)
+        return da.from_array(
+            _NpyRows(path),
+            chunks=(rows, width),
+            name=f"activation-cache-{tokenize(stamp, rows)}",
+            asarray=True,
+            fancy=False,
+            meta=np.empty((0, 0), np.float32),
+        )

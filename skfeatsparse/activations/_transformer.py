@@ -9,6 +9,9 @@ is in ``_batching``, the per-batch tokenizer and model calls in ``_tokens``.
 """
 
 import os
+import threading
+import uuid
+import weakref
 from numbers import Integral
 
 import numpy as np
@@ -17,11 +20,44 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._batching import _TOKENIZE_CHUNK, _BatchedExtraction
+from .._dask import optional_import
 from ._corpus import check_texts
 from ._loading import PortableModel, _is_loaded, load_model, load_tokenizer
 from ._tokens import TokenProvenance, hidden_states, pad_token_id
 
 _WINDOW_BATCHES = 16  # iter_batches sorts windows of this many batches by length
+
+# One forward pass at a time per fitted transformer within a process: dask's
+# threaded scheduler would otherwise run chunks concurrently on one model and
+# one tokenizer, whose settings (truncation) are shared mutable state, and
+# torch already spreads each pass over the cores (or the GPU). Keyed weakly:
+# no transformer is kept alive by its lock.
+_LOCKS = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def _lock_of(transformer):
+    with _LOCKS_LOCK:
+        if transformer not in _LOCKS:
+            _LOCKS[transformer] = threading.Lock()
+        return _LOCKS[transformer]
+
+
+def _chunk_rows(transformer, texts, layers, counts, lengths):
+    """One dask chunk: ``{layer: rows}`` of ``texts``, in text order.
+
+    ``counts`` and ``lengths`` come from the planning pass of ``to_dask``, so
+    the texts are not planned (nor warned about) again.
+    """
+    pairs = [(n, n) for n in layers]
+    with _lock_of(transformer):
+        return transformer._rows_in_order(
+            list(texts),
+            range(len(texts)),
+            pairs,
+            np.asarray(counts),
+            np.asarray(lengths),
+        )
 
 
 class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator):
@@ -157,8 +193,10 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
 
     def __getstate__(self):
         # Loaded models stop pickling after a forward pass (transformers 5
-        # hooks); store their class, config and weights instead.
-        state = super().__getstate__()
+        # hooks); store their class, config and weights instead. A copy: on
+        # Python >= 3.11 the inherited state is the live __dict__, and
+        # pickling must not swap the model out of the transformer itself.
+        state = dict(super().__getstate__())
         for key in ("model", "model_"):
             if _is_loaded(state.get(key)):
                 state[key] = PortableModel(state[key])
@@ -318,9 +356,6 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
         texts = check_texts(X)
         pairs = self._normalize_layers([self.layer_] if layers is None else layers)
         counts, lengths = self._plan(texts)  # checks every text and warns now
-        # Windows of texts are sorted by length (little padding) and put back in
-        # order; memory is one window's rows, whatever the corpus length.
-        window = _WINDOW_BATCHES * self.batch_size
 
         def batches_of(rows, prov, offsets):
             for b in range(0, len(offsets) - 1, self.batch_size):
@@ -333,14 +368,130 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
 
         def generate():
             with self._progress_bar(len(texts)) as bar:
-                for start in range(0, len(texts), window):
-                    ids = range(start, min(start + window, len(texts)))
-                    rows = self._rows_in_order(texts, ids, pairs, counts, lengths, bar)
+                for ids, rows in self._windows(texts, pairs, counts, lengths, bar):
                     prov = return_provenance and self._provenance_of(texts, ids)
-                    offsets = np.concatenate([[0], np.cumsum(counts[start : ids.stop])])
+                    window_counts = counts[ids.start : ids.stop]
+                    offsets = np.concatenate([[0], np.cumsum(window_counts)])
                     yield from batches_of(rows, prov, offsets)
 
         return generate()
+
+    def _windows(self, texts, pairs, counts, lengths, bar=None):
+        """Yield ``(ids, {layer: rows})`` for consecutive windows of texts.
+
+        A window is ``_WINDOW_BATCHES * batch_size`` texts, sorted by length
+        into batches and put back in order: memory is one window's rows,
+        whatever the corpus length. ``ids`` is the window's range of texts.
+        """
+        window = _WINDOW_BATCHES * self.batch_size
+        for start in range(0, len(texts), window):
+            ids = range(start, min(start + window, len(texts)))
+            yield ids, self._rows_in_order(texts, ids, pairs, counts, lengths, bar)
+
+    def to_dask(self, X, *, layers=None, texts_per_chunk=None):
+        """Activations as a lazy dask array, one chunk per group of texts.
+
+        Nothing runs through the model until the array (or a block of it) is
+        computed. The texts are tokenized now, as in ``transform``, so every
+        text is checked, truncation is warned about, and each chunk's number
+        of rows is known: the array has known chunks and can be sliced,
+        rechunked, stored (``dask.array.to_zarr``) or fed block by block to
+        ``partial_fit``. Needs dask (``pip install "skfeatsparse[dask]"``).
+
+        The graph holds the fitted transformer once, as a single key that
+        every chunk's task depends on, so a distributed scheduler serializes
+        the model once, not per chunk. Within one process the chunks' forward
+        passes run one at a time (a model and its tokenizer are shared by
+        the scheduler's threads); other work on computed chunks runs in
+        parallel.
+
+        Parameters
+        ----------
+        X : list of str
+            The texts.
+        layers : list of int or None, default=None
+            ``None`` gives the array of ``layer``; a list gives a dict
+            ``{layer: array}`` keyed by the indices as given, mirroring
+            ``transform_layers``. The arrays share one forward pass per chunk
+            when computed together (``dask.compute(*arrays.values())``).
+        texts_per_chunk : int or None, default=None
+            Texts per chunk; ``None`` means ``16 * batch_size``. A chunk holds
+            the rows of its texts (one per kept token, or one per text when
+            pooled), so chunks have different numbers of rows.
+
+        Returns
+        -------
+        activations : dask.array.Array of shape (n_rows, `hidden_size_`) or dict
+            float32, chunked along rows only, the rows of ``transform(X)``
+            (``transform_layers(X, layers)`` for a list) in the same order.
+            Batches are sorted by length within a chunk, not over the whole
+            corpus, so values equal ``transform``'s to float tolerance (exactly
+            when the corpus is one chunk).
+
+        Examples
+        --------
+        >>> import dask  # doctest: +SKIP
+        >>> X = act.to_dask(texts, texts_per_chunk=1024)  # lazy  # doctest: +SKIP
+        >>> X.chunks[0][:3]  # rows per chunk, known  # doctest: +SKIP
+        (24731, 25102, 24876)
+        >>> for i in range(X.numblocks[0]):  # doctest: +SKIP
+        ...     dictionary.partial_fit(X.blocks[i].compute())
+
+        Storing the activations in a chunked zarr store (zarr needs regular
+        chunks, hence the rechunk), several layers from one forward pass:
+
+        >>> arrays = act.to_dask(texts, layers=[0, 3, 6])  # doctest: +SKIP
+        >>> stores = [a.rechunk((4096, -1)).to_zarr(f"acts/layer_{n}.zarr",
+        ...                                         compute=False)
+        ...           for n, a in arrays.items()]  # doctest: +SKIP
+        >>> dask.compute(*stores)  # doctest: +SKIP
+        """
+        da = optional_import("dask.array", "TransformerActivations.to_dask")
+        import dask
+
+        check_is_fitted(self)
+        texts = check_texts(X)
+        pairs = self._normalize_layers([self.layer_] if layers is None else layers)
+        if texts_per_chunk is None:
+            texts_per_chunk = _WINDOW_BATCHES * self.batch_size
+        elif (
+            not isinstance(texts_per_chunk, Integral)
+            or isinstance(texts_per_chunk, bool)
+            or texts_per_chunk < 1
+        ):
+            raise ValueError(
+                f"texts_per_chunk must be a positive int or None, got "
+                f"{texts_per_chunk!r}."
+            )
+        counts, lengths = self._plan(texts)  # checks every text and warns now
+        wanted = sorted({n for _, n in pairs})
+        width = self.hidden_size_
+        name = f"transformer-activations-{uuid.uuid4().hex}"
+        # The transformer is one literal key of the graph, not an argument
+        # embedded in each chunk's task.
+        model = dask.delayed(self, name=name, traverse=False)
+        blocks = {n: [] for n in wanted}
+        for k, start in enumerate(range(0, len(texts), int(texts_per_chunk))):
+            stop = min(start + int(texts_per_chunk), len(texts))
+            rows = dask.delayed(_chunk_rows, pure=True)(
+                model,
+                tuple(texts[start:stop]),
+                tuple(wanted),
+                counts[start:stop],
+                lengths[start:stop],
+                dask_key_name=f"{name}-forward-{k}",
+            )
+            shape = (int(counts[start:stop].sum()), width)
+            for n in wanted:
+                blocks[n].append(
+                    da.from_delayed(
+                        rows[n], shape, dtype=np.float32, name=f"{name}-{n}-{k}"
+                    )
+                )
+        arrays = {n: da.concatenate(blocks[n], axis=0) for n in wanted}
+        if layers is None:
+            return arrays[pairs[0][1]]
+        return {given: arrays[n] for given, n in pairs}
 
     def get_feature_names_out(self, input_features=None):
         """Output column names, ``"layer{layer_}_{i}"``.

@@ -17,14 +17,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .. import _dask
+from .._dask import is_dask_array
+from .._device import torch_device
 from ._dictionary_step import (
     gradient_step,
     mod_step,
     normalize_and_reseed,
     residual_directions,
+    row_norms,
     sufficient_statistics,
 )
-from ._greedy import GRAM_MAX_BYTES, default_max_steps, greedy_l1_encode
+from ._greedy import BLOCK_MAX_BYTES, GRAM_MAX_BYTES, default_max_steps, greedy_l1_encode
 from ._objective import CodeStatistics
 
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
@@ -34,6 +38,29 @@ _FORGET = 0.8
 _WARMUP_MIN = 4096
 # alpha="auto" stops early once a round moves alpha by less than this fraction.
 _ALPHA_RTOL = 0.02
+# The MOD step solves an n_components x n_components float64 system; above
+# this size (16384 atoms) only the gradient step, which never forms it, is allowed.
+MOD_MAX_BYTES = 2 << 30
+
+
+def _float_dtypes(X):
+    """Accepted dtypes for ``validate_data``: half precision (float16
+    activations) is upcast to float32, anything else not float32 to float64."""
+    if getattr(X, "dtype", None) == np.float16:
+        return [np.float32, np.float64]
+    return [np.float64, np.float32]
+
+
+def _output_dtype(X):
+    """The dtype ``validate_data(X, dtype=_float_dtypes(X))`` gives ``X``."""
+    dtypes = [np.dtype(d) for d in _float_dtypes(X)]
+    return np.dtype(X.dtype) if np.dtype(X.dtype) in dtypes else dtypes[0]
+
+
+def _block_rows(batch_size, n_components, itemsize):
+    """Rows coded at once: ``batch_size``, fewer when a block of codes would
+    pass ``BLOCK_MAX_BYTES`` (very large dictionaries)."""
+    return max(1, min(batch_size, BLOCK_MAX_BYTES // (n_components * itemsize)))
 
 
 def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=None):
@@ -46,6 +73,7 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
     gram = None
     if components.shape[0] ** 2 * components.itemsize <= GRAM_MAX_BYTES:
         gram = components @ components.T
+    batch_size = _block_rows(batch_size, components.shape[0], components.itemsize)
     for start in range(0, X.shape[0], batch_size):
         X_block = X[start : start + batch_size]
         if mean is not None:
@@ -138,7 +166,12 @@ class GreedyL1DictionaryLearning(
     random_state : int, RandomState instance or None, default=None
         Seeds the initial dictionary (drawn from the samples) and re-seeding.
     device : str, default="cpu"
-        Where the coding step runs: ``"cpu"`` (compiled kernel) or ``"cuda"``.
+        Where the coding step runs: ``"cpu"`` (compiled kernel), ``"cuda"``,
+        ``"cuda:1"``, ``"mps"`` (torch). A device this machine lacks raises
+        ValueError at ``fit``. On a GPU, give float32 data (what
+        :class:`~skfeatsparse.activations.TransformerActivations` returns):
+        float64 is honoured but slow on most GPUs, and MPS has none. The
+        dictionary step runs on the CPU.
     verbose : bool or int, default=False
         Show a progress bar over the passes.
 
@@ -252,11 +285,30 @@ class GreedyL1DictionaryLearning(
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` (n_samples, n_features).
 
+        Parameters
+        ----------
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            Training data. A ``dask.array.Array`` is streamed instead of
+            loaded: its row blocks go through :meth:`partial_fit` one at a
+            time, from a fresh state, for up to ``max_iter`` epochs, the block
+            order shuffled at each epoch with ``random_state``. Fitting stops
+            early after an epoch that changes the sample-weighted mean
+            objective (``history_["objective"]``) by at most ``tol`` (relative)
+            while ``alpha_`` moves by at most 2%. The result is that of the same
+            ``partial_fit`` calls on the same blocks in memory (no warm-up
+            rounds; ``n_iter_`` counts every block's pass). Memory holds one
+            block (two with a ``distributed`` client, which computes the next
+            block meanwhile).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
         Returns
         -------
         self : object
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        if is_dask_array(X):
+            return self._fit_dask(X)
+        X = validate_data(self, X, dtype=_float_dtypes(X))
         self._initialize(X, check_random_state(self.random_state))
         Xc = X - self.mean_
         # Annealing (both modes): leading rounds at alpha_warmup multiples of the
@@ -309,12 +361,23 @@ class GreedyL1DictionaryLearning(
         (smoothed) mean maximum coefficient of the batches. The MOD step uses
         exponentially forgotten statistics over past batches.
 
+        Parameters
+        ----------
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            A batch. A ``dask.array.Array`` is a stream of batches: each of
+            its row blocks, in order, is computed and passed to
+            ``partial_fit`` in turn (one epoch).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
         Returns
         -------
         self : object
         """
+        if is_dask_array(X):
+            return _dask.stream_partial_fit(self, X)
         first = not hasattr(self, "components_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        X = validate_data(self, X, dtype=_float_dtypes(X), reset=first)
         if first:
             self._initialize(X, check_random_state(self.random_state))
             ratio = self.alpha_ratio if self.alpha == "auto" else None
@@ -336,19 +399,31 @@ class GreedyL1DictionaryLearning(
 
     def _initialize(self, X, rng):
         """Fresh fitted state; atoms drawn from the (centred) samples."""
+        if self.device != "cpu":
+            torch_device(self.device)  # a clear error before any work
         n_samples, n_features = X.shape
         n_components = self.n_components or 8 * n_features
+        if self.dictionary_step == "mod" and n_components**2 * 8 > MOD_MAX_BYTES:
+            raise ValueError(
+                f"dictionary_step='mod' solves an {n_components} x {n_components} "
+                f"float64 system ({n_components**2 * 8 / 2**30:.0f} GiB); above "
+                f"{int(np.sqrt(MOD_MAX_BYTES / 8))} atoms use "
+                "dictionary_step='gradient', which never forms it."
+            )
         self.mean_ = X.mean(axis=0) if self.center else np.zeros(n_features, X.dtype)
         Xc = X - self.mean_
         take = rng.choice(n_samples, size=min(n_samples, n_components), replace=False)
-        atoms = np.empty((n_components, n_features), dtype=np.float64)
+        # Built in the data's dtype: 65536 x 4096 atoms are 1 GiB in float32.
+        atoms = np.empty((n_components, n_features), dtype=X.dtype)
         atoms[: take.size] = Xc[take]
-        atoms[take.size :] = rng.standard_normal((n_components - take.size, n_features))
-        norms = np.linalg.norm(atoms, axis=1)
+        for start in range(take.size, n_components, 4096):
+            stop = min(start + 4096, n_components)
+            atoms[start:stop] = rng.standard_normal((stop - start, n_features))
+        norms = row_norms(atoms)
         zero = norms <= 1e-12 * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
         atoms[zero] = rng.standard_normal((int(zero.sum()), n_features))
-        atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
-        self.components_ = atoms.astype(X.dtype)
+        atoms /= row_norms(atoms)[:, None]
+        self.components_ = atoms
         self._rng = rng
         self._history = {
             k: []
@@ -369,7 +444,13 @@ class GreedyL1DictionaryLearning(
         if ratio is None:
             return float(self.alpha)
         sample = Xc[: self.batch_size]
-        best = (sample @ self.components_.T).max(axis=1).mean()
+        rows = _block_rows(
+            self.batch_size, self.components_.shape[0], self.components_.itemsize
+        )
+        best = np.concatenate([
+            (sample[start : start + rows] @ self.components_.T).max(axis=1)
+            for start in range(0, sample.shape[0], rows)
+        ]).mean()
         if not best > 0:
             scale = float(np.abs(Xc).max(initial=0.0))
             best = scale if scale > 0 else 1.0
@@ -382,18 +463,20 @@ class GreedyL1DictionaryLearning(
         max_steps = self.max_steps or default_max_steps(Xc.shape[1])
         old = self.components_
         if self.dictionary_step == "gradient":
+            # One step per mini-batch, from the sparse codes: no
+            # n_components x n_components matrix, so any dictionary size.
             blocks, errors = [], []
-            components = old.astype(np.float64)
+            components = old.copy()
             for start in range(0, Xc.shape[0], self.batch_size):
                 X_block = Xc[start : start + self.batch_size]
                 code, error, capped = _code_pass(
-                    X_block, components.astype(Xc.dtype), alpha, max_steps=max_steps,
+                    X_block, components, alpha, max_steps=max_steps,
                     batch_size=self.batch_size, device=self.device, stats=stats,
                 )
                 self._n_capped += capped
-                gram, cross = sufficient_statistics(code, X_block)
-                components = gradient_step(gram, cross, components, self.learning_rate)
-                components /= np.maximum(np.linalg.norm(components, axis=1), 1e-300)[:, None]
+                gradient_step(code, X_block, components, self.learning_rate)
+                norms = row_norms(components)
+                components /= np.maximum(norms, np.finfo(components.dtype).tiny)[:, None]
                 blocks.append(code)
                 errors.append(error)
             code, error = sp.vstack(blocks, format="csr"), np.concatenate(errors)
@@ -416,7 +499,7 @@ class GreedyL1DictionaryLearning(
             new, usage,
             lambda k: residual_directions(Xc, code, old, error, k, self._rng),
         )
-        self.components_ = new.astype(Xc.dtype)
+        self.components_ = new.astype(Xc.dtype, copy=False)
         objective = stats.objective(alpha)
         max_coef = stats.mean_max_coef()
         elapsed = time.perf_counter() - start_time
@@ -456,13 +539,30 @@ class GreedyL1DictionaryLearning(
     def transform(self, X):
         """Code ``X`` with the learned dictionary at ``transform_alpha``.
 
+        Parameters
+        ----------
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            Data to code. A ``dask.array.Array`` gives a lazy dask array:
+            nothing is computed until you ask; each row block is coded by
+            this method on its rows (equal to coding the computed array, up
+            to how BLAS rounds a product of that many rows). Its shape, dtype
+            and number of features are checked at once; NaN and infinite
+            values when a block is computed.
+
         Returns
         -------
-        code : ndarray of shape (n_samples, n_components)
-            Non-negative sparse codes, float32 for float32 input.
+        code : ndarray or dask.array.Array of shape (n_samples, n_components)
+            Non-negative sparse codes, float32 for float32 input. For a dask
+            array, chunks ``(X.chunks[0], (n_components,))``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        if is_dask_array(X):
+            X = _dask.check_dask_array(
+                X, n_features=self.n_features_in_, estimator=self
+            )
+            validate_data(self, X, reset=False, skip_check_array=True)  # feature names
+            return _dask.transform(self, X, dtype=_output_dtype(X))
+        X = validate_data(self, X, dtype=_float_dtypes(X), reset=False)
         components = self.components_.astype(X.dtype, copy=False)
         max_steps = self.max_steps or default_max_steps(X.shape[1])
         code = np.empty((X.shape[0], components.shape[0]), dtype=X.dtype)
@@ -487,11 +587,20 @@ class GreedyL1DictionaryLearning(
     def inverse_transform(self, X):
         """Activations from codes: ``code @ components_ + mean_``.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} or dask.array.Array of shape \
+                (n_samples, n_components)
+            Codes. A ``dask.array.Array`` gives a lazy dask array computed
+            block by block, chunks ``(X.chunks[0], (n_features,))``.
+
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
+        X_original : ndarray or dask.array.Array of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return _dask.inverse_transform(self, X)
         from sklearn.utils import check_array
 
         code = check_array(X, dtype=[np.float64, np.float32], accept_sparse="csr")
@@ -508,9 +617,35 @@ class GreedyL1DictionaryLearning(
         Keys: ``normalized_loss``, ``avg_coef_norm``, ``nonzero_count``,
         ``final_loss``, ``explained_variance``, ``max_coef``, ``alpha``,
         ``n_samples``. See :mod:`skfeatsparse.metrics`.
+
+        Parameters
+        ----------
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            Data to code at ``transform_alpha``. For a ``dask.array.Array`` the
+            report is lazy: its values are 0-d dask arrays (``float(value)``,
+            or ``dask.compute(report)`` for all of them in one pass), summed
+            block by block with a tree reduction. The ValueError for all-zero
+            codes is then raised when the report is computed.
+        p : float, default=1.0
+            Exponent of ``avg_coef_norm`` (the paper's S_p).
+
+        Returns
+        -------
+        report : dict
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        if is_dask_array(X):
+            X = _dask.check_dask_array(
+                X, n_features=self.n_features_in_, estimator=self
+            )
+            validate_data(self, X, reset=False, skip_check_array=True)  # feature names
+            return _dask.sparsity_report(self, X, p=p)
+        return self._code_statistics(X, p=p).report(self._transform_alpha)
+
+    def _code_statistics(self, X, *, p=1.0):
+        """:class:`CodeStatistics` of coding ``X`` (numpy) at ``transform_alpha``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_float_dtypes(X), reset=False)
         stats = CodeStatistics(p=p)
         max_steps = self.max_steps or default_max_steps(X.shape[1])
         _code_pass(
@@ -518,11 +653,34 @@ class GreedyL1DictionaryLearning(
             max_steps=max_steps, batch_size=self.batch_size, device=self.device,
             stats=stats, mean=self.mean_.astype(X.dtype),
         )
-        return stats.report(self._transform_alpha)
+        return stats
 
     def score(self, X, y=None):
-        """Minus the normalized loss on ``X`` (greater is better, like KMeans.score)."""
-        return -self.sparsity_report(X)["normalized_loss"]
+        """Minus the normalized loss on ``X`` (greater is better, like KMeans.score).
+
+        Parameters
+        ----------
+        X : array-like or dask.array.Array of shape (n_samples, n_features)
+            Data to code; a ``dask.array.Array`` is computed block by block.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+        """
+        return -float(self.sparsity_report(X)["normalized_loss"])
+
+    def _fit_dask(self, X):
+        """``fit`` on a dask array: ``max_iter`` shuffled epochs of ``partial_fit``."""
+        rng = check_random_state(self.random_state)
+        fitted = [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]
+        for attribute in fitted:
+            delattr(self, attribute)  # a fresh fit: the first block initialises
+        return _dask.stream_partial_fit(
+            self, X, n_epochs=self.max_iter, rng=rng, tol=self.tol,
+            alpha_rtol=_ALPHA_RTOL,
+        )
 
     @property
     def _n_features_out(self):

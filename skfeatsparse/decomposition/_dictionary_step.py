@@ -156,7 +156,9 @@ def residual_directions(X, code, components, sample_error, n_atoms, rng):
     directions = np.empty((n_atoms, X.shape[1]), dtype=components.dtype)
     n_good = int(good.sum())
     directions[:n_good] = residual[good] / norms[good, None]
-    # Fewer badly reconstructed samples than dead atoms: random directions.
-    fill = rng.standard_normal((n_atoms - n_good, X.shape[1]))
-    directions[n_good:] = fill / np.linalg.norm(fill, axis=1, keepdims=True)
+    # Fewer badly reconstructed samples than dead atoms: random directions,
+    # drawn in chunks (tens of thousands of dead atoms in a large dictionary).
+    for start in range(n_good, n_atoms, 4096):
+        fill = rng.standard_normal((min(4096, n_atoms - start), X.shape[1]))
+        directions[start : start + fill.shape[0]] = fill / row_norms(fill)[:, None]
     return directions

@@ -7,6 +7,11 @@ through the earlier steps first). They return the metric itself -- lower
 normalized loss means sparser -- so ``cross_val_score(..., scoring=normalized_loss)``
 prints the paper's numbers; the ``neg_*`` variants are for model selection,
 where scikit-learn maximises.
+
+Dask arrays: :func:`sparsity_report` and :func:`sparsity_metrics` take
+``dask.array.Array`` input and return lazy reports (0-d dask arrays as
+values, summed block by block); the scorers compute them (one pass) and
+return floats, as scikit-learn's scorer contract asks.
 """
 
 from numbers import Real
@@ -16,6 +21,8 @@ from sklearn.base import check_is_fitted
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
 
+from .. import _dask
+from .._dask import is_dask_array
 from ..decomposition._objective import CodeStatistics
 
 METRICS = (
@@ -53,7 +60,8 @@ def sparsity_report(estimator, X, y=None, *, p=1.0):
     estimator : GreedyL1DictionaryLearning or Pipeline ending in one
         Fitted.
     X : array-like of shape (n_samples, n_features) or what the pipeline takes
-        Data to code at the estimator's ``transform_alpha``.
+        Data to code at the estimator's ``transform_alpha``. A
+        ``dask.array.Array`` (as the final step sees it) gives a lazy report.
     y : ignored
     p : float, default=1.0
         Exponent of ``avg_coef_norm`` (the paper's S_p).
@@ -63,7 +71,10 @@ def sparsity_report(estimator, X, y=None, *, p=1.0):
     report : dict
         ``normalized_loss``, ``avg_coef_norm``, ``nonzero_count``,
         ``final_loss``, ``explained_variance``, ``max_coef``, ``alpha``,
-        ``n_samples``.
+        ``n_samples``. For dask input the values are 0-d dask arrays, summed
+        block by block with a tree reduction: ``float(value)`` computes one,
+        ``dask.compute(report)`` all of them in one pass. The ValueError for
+        all-zero codes is then raised at compute time.
 
     Examples
     --------
@@ -84,11 +95,12 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or dask.array.Array of shape (n_samples, n_features)
         The data as the coder saw it (already centred if the coder centres).
-    code : array-like or sparse matrix of shape (n_samples, n_components)
+    code : array-like, sparse matrix or dask.array.Array of shape \
+            (n_samples, n_components)
         Codes of ``X``, non-negative for the paper's coder.
-    components : array-like of shape (n_components, n_features)
+    components : array-like or dask.array.Array of shape (n_components, n_features)
         The dictionary, one atom per row.
     alpha : float
         The penalty (the paper's lambda) the objective is evaluated at, > 0.
@@ -98,7 +110,9 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
     Returns
     -------
     report : dict
-        As :func:`sparsity_report`.
+        As :func:`sparsity_report`; lazy (0-d dask arrays as values) when any
+        of ``X``, ``code`` and ``components`` is a dask array, with NaN checks
+        and the error for all-zero codes at compute time.
 
     Examples
     --------
@@ -110,6 +124,9 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
     >>> r["max_coef"], r["avg_coef_norm"], r["normalized_loss"]
     (1.5, 2.6666666666666665, 2.6666666666666665)
     """
+    if any(is_dask_array(a) for a in (X, code, components)):
+        _check_penalty(alpha, p)
+        return _dask.sparsity_metrics(X, code, components, alpha, p=p)
     X = check_array(X, dtype=np.float64)
     code = check_array(code, dtype=np.float64, accept_sparse="csr")
     components = check_array(components, dtype=np.float64)
@@ -123,13 +140,17 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
         raise ValueError(
             f"components has {components.shape[1]} features but X has {X.shape[1]}."
         )
+    _check_penalty(alpha, p)
+    stats = CodeStatistics(p=p)
+    stats.add(X, code, np.asarray(code @ components))
+    return stats.report(alpha)
+
+
+def _check_penalty(alpha, p):
     if not (isinstance(alpha, Real) and np.isfinite(alpha) and alpha > 0):
         raise ValueError(f"alpha must be a positive finite number, got {alpha!r}.")
     if not p > 0:
         raise ValueError(f"p must be positive, got {p!r}.")
-    stats = CodeStatistics(p=p)
-    stats.add(X, code, np.asarray(code @ components))
-    return stats.report(alpha)
 
 
 def _make_scorer(metric, sign):
@@ -144,7 +165,8 @@ def _make_scorer(metric, sign):
         f"{meaning} ``{metric}`` of ``X`` under a fitted estimator (a scorer).\n\n"
         "``scorer(estimator, X, y=None)``; ``estimator`` is a fitted\n"
         "GreedyL1DictionaryLearning or a Pipeline ending in one. See\n"
-        ":func:`sparsity_report` for the definitions."
+        ":func:`sparsity_report` for the definitions. A dask array ``X`` is\n"
+        "coded block by block; the score is computed and returned as a float."
         + ("\n\nFor model selection: greater is better." if sign < 0 else "")
     )
     return scorer
@@ -186,7 +208,8 @@ def sparsity_scores(estimator, X, y=None):
     """All five metrics from one coding pass, for ``cross_validate(scoring=...)``.
 
     A callable scorer returning a dict: scikit-learn reports each key as its
-    own score, and the data are coded once instead of five times.
+    own score, and the data are coded once instead of five times (also for a
+    dask array ``X``: the lazy report is computed in one pass).
     """
-    report = sparsity_report(estimator, X)
+    report = _dask.compute_report(sparsity_report(estimator, X))
     return {name: float(report[name]) for name in METRICS}

@@ -1,0 +1,402 @@
+"""Dask arrays: lazy transform and metrics, fit streamed through partial_fit.
+
+Every computation runs on a two-process ``distributed`` cluster (module
+fixture), so the estimator really travels to other processes; results are
+compared with the in-memory path.
+"""
+
+import contextlib
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils import check_random_state
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
+
+from skfeatsparse._dask import is_dask_array  # noqa: E402
+from skfeatsparse.datasets import make_sparse_linear  # noqa: E402
+from skfeatsparse.decomposition import GreedyL1DictionaryLearning  # noqa: E402
+from skfeatsparse.metrics import (  # noqa: E402
+    avg_coef_norm,
+    explained_variance,
+    final_loss,
+    make_avg_coef_norm_scorer,
+    neg_normalized_loss,
+    nonzero_count,
+    normalized_loss,
+    sparsity_metrics,
+    sparsity_report,
+    sparsity_scores,
+)
+
+pytestmark = pytest.mark.xdist_group("dask")
+
+N_SAMPLES, N_FEATURES, N_COMPONENTS, CHUNK = 600, 8, 32, 200
+# Generous: this small dictionary has near-duplicate atoms, and capped codes
+# would only add ConvergenceWarnings.
+PARAMS = dict(n_components=N_COMPONENTS, max_steps=1024, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        # Without a dashboard the scheduler still serves HTTP (health checks),
+        # on another port if another cluster of this machine holds 8787.
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def X():
+    return make_sparse_linear(N_SAMPLES, N_FEATURES, avg_active=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def Xd(X):
+    # The feature axis split too: the estimator must rechunk it.
+    return da.from_array(X, chunks=(CHUNK, N_FEATURES // 2))
+
+
+@pytest.fixture(scope="module")
+def dl(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return GreedyL1DictionaryLearning(max_iter=5, **PARAMS).fit(X)
+
+
+def _blocks(X):
+    return [X[start : start + CHUNK] for start in range(0, X.shape[0], CHUNK)]
+
+
+def _explode(block):
+    raise AssertionError("a block was computed while building a lazy result")
+
+
+# ----------------------------------------------------------------- helpers
+def test_is_dask_array_and_import_without_dask(X, Xd):
+    assert is_dask_array(Xd)
+    assert not is_dask_array(X)
+    assert not is_dask_array(Xd.compute())
+    assert not is_dask_array([[1.0, 2.0]])
+    code = (
+        "import sys, numpy as np; import skfeatsparse, skfeatsparse.decomposition, "
+        "skfeatsparse.metrics, skfeatsparse._dask as d\n"
+        "from skfeatsparse.datasets import make_sparse_linear\n"
+        "from skfeatsparse.decomposition import GreedyL1DictionaryLearning as G\n"
+        "X = make_sparse_linear(100, 4, random_state=0)\n"
+        "G(8, max_iter=1, alpha_warmup=()).fit(X).transform(X)\n"
+        "assert not d.is_dask_array(X)\n"
+        "bad = sorted(m for m in sys.modules if m == 'dask' or m.startswith('dask.'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------- transform
+def test_transform_is_lazy(dl, Xd):
+    poisoned = Xd.map_blocks(_explode, dtype=Xd.dtype)
+    code = dl.transform(poisoned)
+    assert isinstance(code, da.Array)
+    report = dl.sparsity_report(poisoned)
+    assert all(isinstance(v, da.Array) and v.ndim == 0 for v in report.values())
+    assert isinstance(dl.inverse_transform(code), da.Array)
+    with pytest.raises(AssertionError, match="a block was computed"):
+        code.compute()
+
+
+def test_transform_blockwise_equals_numpy(client, dl, X, Xd):
+    code = dl.transform(Xd)
+    assert code.chunks == ((CHUNK,) * 3, (N_COMPONENTS,))
+    assert code.dtype == np.float64
+    result = code.compute()
+    assert result.dtype == np.float64
+    # Each block runs the numpy transform on its rows: bitwise the same.
+    assert_array_equal(result, np.vstack([dl.transform(b) for b in _blocks(X)]))
+    # The whole array at once differs at most by how BLAS rounds a row block.
+    assert_allclose(result, dl.transform(X), rtol=0, atol=1e-12)
+    assert (result > 0).sum() > N_SAMPLES  # not trivially all zero
+
+
+def test_transform_dtypes(client, dl, X):
+    X32 = X.astype(np.float32)
+    code = dl.transform(da.from_array(X32, chunks=CHUNK))
+    assert code.dtype == np.float32
+    expected = np.vstack([dl.transform(b) for b in _blocks(X32)])
+    assert_array_equal(code.compute(), expected)
+    Xint = np.round(X * 10).astype(np.int64)
+    code = dl.transform(da.from_array(Xint, chunks=CHUNK))
+    assert code.dtype == dl.transform(Xint).dtype == np.float64
+    expected = np.vstack([dl.transform(b) for b in _blocks(Xint)])
+    assert_array_equal(code.compute(), expected)
+
+
+def test_estimator_is_one_graph_key(dl, X):
+    # A large dictionary (4096 atoms, 256 KiB): built lazily, never computed.
+    big = GreedyL1DictionaryLearning(**PARAMS)
+    big.__dict__.update(vars(dl))
+    atoms = np.random.default_rng(0).standard_normal((4096, N_FEATURES))
+    big.components_ = atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
+    Xd = da.from_array(X, chunks=20)  # 30 blocks
+    for lazy in (big.transform(Xd), big.sparsity_report(Xd)["final_loss"],
+                 big.inverse_transform(da.zeros((600, 4096), chunks=20))):
+        graph = dict(lazy.__dask_graph__())
+        coder_keys = [k for k in graph if isinstance(k, str) and "-coder-" in k]
+        assert len(coder_keys) == 1
+        coder = coder_keys[0]
+        users = [k for k in graph if coder in getattr(graph[k], "dependencies", ())]
+        assert len(users) == 30
+        # components_ is serialised once, in the coder's key, not in the tasks.
+        assert len(pickle.dumps(graph[coder])) > big.components_.nbytes
+        assert max(len(pickle.dumps(graph[k])) for k in users) < 20_000
+    # The same fitted estimator gives the same key: graphs can share it.
+    assert big.transform(Xd).name == big.transform(Xd).name
+    assert big.transform(Xd).name != dl.transform(Xd).name
+
+
+def test_inverse_transform(client, dl, X, Xd):
+    code = dl.transform(Xd)
+    X_hat = dl.inverse_transform(code)
+    assert isinstance(X_hat, da.Array)
+    assert X_hat.chunks == ((CHUNK,) * 3, (N_FEATURES,))
+    numpy_code = code.compute()
+    result = X_hat.compute()
+    assert result.dtype == X_hat.dtype == np.float64
+    expected = [dl.inverse_transform(c) for c in _blocks(numpy_code)]
+    assert_array_equal(result, np.vstack(expected))
+    assert_allclose(result, dl.inverse_transform(numpy_code), rtol=1e-12, atol=1e-14)
+    # code chunked along the atoms too
+    split = da.from_array(numpy_code, chunks=(150, 8))
+    assert_allclose(
+        dl.inverse_transform(split).compute(), result, rtol=1e-12, atol=1e-14
+    )
+
+
+# ----------------------------------------------------------------- metrics
+def _assert_report_equal(lazy, expected, rtol=1e-12):
+    assert list(lazy) == list(expected)
+    assert all(isinstance(v, da.Array) and v.ndim == 0 for v in lazy.values())
+    (computed,) = dask.compute(lazy)
+    for key, value in expected.items():
+        assert_allclose(float(computed[key]), value, rtol=rtol, err_msg=key)
+    assert int(computed["n_samples"]) == expected["n_samples"]
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_sparsity_report(client, dl, X, Xd, p):
+    expected = dl.sparsity_report(X, p=p)
+    _assert_report_equal(dl.sparsity_report(Xd, p=p), expected)
+    _assert_report_equal(sparsity_report(dl, Xd, p=p), expected)
+    assert expected["n_samples"] == N_SAMPLES
+
+
+def test_scorers(client, dl, X, Xd):
+    for scorer in (normalized_loss, avg_coef_norm, nonzero_count, final_loss,
+                   explained_variance, neg_normalized_loss,
+                   make_avg_coef_norm_scorer(p=2)):
+        value = scorer(dl, Xd)
+        assert type(value) is float
+        assert_allclose(value, scorer(dl, X), rtol=1e-12, err_msg=scorer.__name__)
+    scores = sparsity_scores(dl, Xd)
+    expected = sparsity_scores(dl, X)
+    assert list(scores) == list(expected)
+    for key in expected:
+        assert type(scores[key]) is float
+        assert_allclose(scores[key], expected[key], rtol=1e-12, err_msg=key)
+    score = dl.score(Xd)
+    assert type(score) is float
+    assert_allclose(score, dl.score(X), rtol=1e-12)
+    assert score < 0
+
+
+def test_sparsity_metrics_from_arrays(client, dl, X):
+    Xc = X - dl.mean_
+    code = dl.transform(X)
+    alpha = dl.alpha_
+    expected = sparsity_metrics(Xc, code, dl.components_, alpha)
+    Xc_d = da.from_array(Xc, chunks=CHUNK)
+    code_d = da.from_array(code, chunks=(100, 16))  # other row chunks: aligned
+    _assert_report_equal(
+        sparsity_metrics(Xc_d, code_d, dl.components_, alpha), expected
+    )
+    _assert_report_equal(sparsity_metrics(Xc, code_d, dl.components_, alpha), expected)
+    components_d = da.from_array(dl.components_, chunks=8)
+    _assert_report_equal(sparsity_metrics(Xc_d, code, components_d, alpha), expected)
+    expected2 = sparsity_metrics(Xc, code, dl.components_, alpha, p=2)
+    _assert_report_equal(sparsity_metrics(Xc_d, code_d, dl.components_, alpha, p=2),
+                         expected2)
+
+
+def test_sparsity_metrics_errors(dl, X):
+    Xc_d = da.from_array(X, chunks=CHUNK)
+    code = dl.transform(X)
+    with pytest.raises(ValueError, match="Shapes do not match"):
+        sparsity_metrics(Xc_d, code[:, :5], dl.components_, 1.0)
+    with pytest.raises(ValueError, match="components has 7 features but X has 8"):
+        sparsity_metrics(Xc_d, code, dl.components_[:, :7], 1.0)
+    with pytest.raises(ValueError, match="alpha must be a positive"):
+        sparsity_metrics(Xc_d, code, dl.components_, -1.0)
+    nan = X.copy()
+    nan[450, 2] = np.nan
+    nan = da.from_array(nan, chunks=CHUNK)
+    report = sparsity_metrics(nan, code, dl.components_, 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        dask.compute(report)
+
+
+def test_all_zero_codes_raise_at_compute(client, dl, X, Xd):
+    huge = GreedyL1DictionaryLearning(**PARAMS)
+    huge.__dict__.update(
+        {k: v for k, v in vars(dl).items() if k.endswith("_")}
+    )
+    huge.set_params(transform_alpha=1e6)
+    with pytest.raises(ValueError, match="Every code is all zero"):
+        huge.sparsity_report(X)
+    report = huge.sparsity_report(Xd)  # lazy: no error yet
+    with pytest.raises(ValueError, match="Every code is all zero"):
+        dask.compute(report)
+    with pytest.raises(ValueError, match="Every code is all zero"):
+        huge.score(Xd)
+
+
+# ------------------------------------------------------------------ errors
+def test_input_errors(client, dl, X):
+    message = (
+        "X has 5 features, but GreedyL1DictionaryLearning is expecting 8 features "
+        "as input."
+    )
+    wrong = da.from_array(X[:, :5], chunks=CHUNK)
+    with pytest.raises(ValueError, match=message):
+        dl.transform(wrong)
+    with pytest.raises(ValueError, match=message):
+        dl.sparsity_report(wrong)
+    with pytest.raises(ValueError, match=message):
+        normalized_loss(dl, wrong)
+    with pytest.raises(ValueError, match="Expected a 2D dask array"):
+        dl.transform(da.from_array(X[:, 0], chunks=CHUNK))
+    with pytest.raises(ValueError, match="Expected a 2D dask array"):
+        dl.inverse_transform(da.zeros((2, 3, N_COMPONENTS)))
+    with pytest.raises(ValueError, match="real numeric dtype"):
+        dl.transform(da.from_array(X.astype(complex), chunks=CHUNK))
+    with pytest.raises(ValueError, match="dictionary has 32 atoms"):
+        dl.inverse_transform(da.zeros((4, 5)))
+    with pytest.raises(NotFittedError):
+        GreedyL1DictionaryLearning().transform(da.from_array(X, chunks=CHUNK))
+    nan = X.copy()
+    nan[450, 3] = np.nan
+    code = dl.transform(da.from_array(nan, chunks=CHUNK))  # eager checks pass
+    with pytest.raises(ValueError, match="NaN"):
+        code.compute()
+    inf = X.copy()
+    inf[10, 0] = np.inf
+    report = dl.sparsity_report(da.from_array(inf, chunks=CHUNK))
+    with pytest.raises(ValueError, match="infinity"):
+        dask.compute(report)
+
+
+# ----------------------------------------------------------------- fitting
+def _reference_fit(X, n_epochs, **params):
+    """partial_fit on the same blocks, shuffled as fit does, in memory."""
+    rng = check_random_state(params["random_state"])
+    reference = GreedyL1DictionaryLearning(**params)
+    blocks = _blocks(X)
+    for _ in range(n_epochs):
+        for i in rng.permutation(len(blocks)):
+            reference.partial_fit(blocks[i])
+    return reference
+
+
+def _assert_same_fit(a, b):
+    assert_array_equal(a.components_, b.components_)
+    assert_array_equal(a.mean_, b.mean_)
+    assert a.alpha_ == b.alpha_
+    assert a.n_iter_ == b.n_iter_
+    for key in b.history_:
+        if key != "time":
+            assert_array_equal(a.history_[key], b.history_[key], err_msg=key)
+
+
+@pytest.mark.parametrize("scheduler", ["distributed", "synchronous"])
+def test_fit_streams_partial_fit(client, X, Xd, scheduler):
+    params = dict(max_iter=3, tol=0.0, **PARAMS)
+    dl = GreedyL1DictionaryLearning(**params)
+    dl.fit(X[:, :6])  # fitted on other data first: fit(Xd) starts afresh
+    context = dask.config.set(scheduler=scheduler)
+    if scheduler == "distributed":  # the client's futures, next block prefetched
+        context = contextlib.nullcontext()
+    with context:
+        assert dl.fit(Xd) is dl
+    n_epochs = 3  # tol=0: no early stop
+    assert dl.n_iter_ == 3 * n_epochs
+    assert dl.n_features_in_ == N_FEATURES
+    reference = _reference_fit(X, n_epochs, **params)
+    _assert_same_fit(dl, reference)
+    # the blocks were shuffled: an unshuffled stream gives another dictionary
+    in_order = GreedyL1DictionaryLearning(**params)
+    for _ in range(n_epochs):
+        for block in _blocks(X):
+            in_order.partial_fit(block)
+    assert not np.array_equal(in_order.components_, dl.components_)
+    # and the fit is usable
+    assert_allclose(dl.score(Xd), dl.score(X), rtol=1e-12)
+
+
+def test_fit_stops_early(client, X, Xd):
+    params = dict(max_iter=10, tol=0.5, alpha=0.05, **PARAMS)
+    dl = GreedyL1DictionaryLearning(**params).fit(Xd)
+    assert dl.n_iter_ == 2 * 3  # two epochs: the second barely moves the objective
+    _assert_same_fit(dl, _reference_fit(X, 2, **params))
+
+
+def test_partial_fit_dask(client, X, Xd):
+    dl = GreedyL1DictionaryLearning(**PARAMS)
+    dl.partial_fit(Xd).partial_fit(Xd)
+    reference = GreedyL1DictionaryLearning(**PARAMS)
+    for _ in range(2):
+        for block in _blocks(X):
+            reference.partial_fit(block)
+    _assert_same_fit(dl, reference)
+    with pytest.raises(ValueError, match="X has 5 features"):
+        dl.partial_fit(da.from_array(X[:, :5], chunks=CHUNK))
+
+
+def test_fit_errors(X):
+    with pytest.raises(ValueError, match="Expected a 2D dask array"):
+        GreedyL1DictionaryLearning().fit(da.from_array(X[:, 0], chunks=CHUNK))
+    nan = X.copy()
+    nan[450, 3] = np.nan
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(ValueError, match="NaN"):
+            GreedyL1DictionaryLearning(**PARAMS).fit(da.from_array(nan, chunks=CHUNK))
+
+
+# ------------------------------------------------------------- dask-ml
+def test_dask_ml_incremental(client, X, Xd):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    inc = wrappers.Incremental(
+        GreedyL1DictionaryLearning(**PARAMS), shuffle_blocks=False
+    )
+    Xd = Xd.rechunk({1: -1})  # dask-ml hands partial_fit the chunks as they are
+    inc.fit(Xd)
+    reference = GreedyL1DictionaryLearning(**PARAMS)
+    for block in _blocks(X):
+        reference.partial_fit(block)
+    _assert_same_fit(inc.estimator_, reference)
+    code = inc.transform(Xd)
+    assert isinstance(code, da.Array)
+    expected = np.vstack([reference.transform(b) for b in _blocks(X)])
+    assert_array_equal(code.compute(), expected)
+    assert_allclose(reference.transform(Xd).compute(), expected, rtol=0, atol=0)
