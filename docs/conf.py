@@ -38,7 +38,9 @@ extensions = [
 ]
 templates_path = ["_templates"]
 # _results.rst is a fragment pulled in by reproduction.rst with ``include``.
-exclude_patterns = ["_build", "_results.rst", "Thumbs.db", ".DS_Store"]
+exclude_patterns = [
+    "_build", "_results.rst", "_scale_results.rst", "Thumbs.db", ".DS_Store",
+]
 default_role = "literal"  # `x` renders as code, never as a broken reference
 pygments_style = "sphinx"
 

@@ -21,6 +21,8 @@ from skfeatsparse.activations import (
 )
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
 
+from .test_activations import TEXTS
+
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 zarr = pytest.importorskip("zarr")
@@ -29,16 +31,6 @@ pytest.importorskip("transformers")
 
 pytestmark = pytest.mark.xdist_group("dask")
 
-TEXTS = [
-    "The cat sat on the mat.",
-    "Sparse features!",
-    "A dog barked at the moon, then slept until the quick brown fox jumped "
-    "over the lazy dog.",
-    "Zebras?",
-    "Language models turn tokens into vectors.",
-    "Is the embedding layer sparser than the last one?",
-    "Tokens",
-]
 # Chunks sort their texts into batches by length on their own, so a text can
 # share a batch (and its padding) with other texts than in ``transform``: the
 # sums inside the model may round differently. One chunk is exactly equal.
