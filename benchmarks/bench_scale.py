@@ -18,8 +18,8 @@ count, not only numpy's.
 4. ``dask``: ``transform`` of 2e5 rows (d=64, 512 atoms) in memory against a
    ``distributed.LocalCluster`` of 1 and 2 worker processes (one thread
    each; the input persisted on the workers first, the codes gathered back),
-   and the lazy ``sparsity_report``. Target: equal codes; 2 workers reach at
-   least 80% of the in-memory throughput.
+   and the lazy ``sparsity_report``, best of 3 runs each. Target: equal codes;
+   2 workers reach at least 80% of the in-memory throughput.
 5. ``large``: 65536 atoms in 4096 dimensions, float32: one ``partial_fit``
    batch (gradient step, 1024 rows) and ``transform`` of 1e4 rows with the
    generating dictionary standing in for a trained one (alpha at 10% of the
@@ -28,7 +28,7 @@ count, not only numpy's.
 
 Prints Markdown tables, writes JSON (``--out``) and a plot of cost against
 size (``--plot``). ``--quick`` shrinks every section (minutes); the full run
-takes about 45 minutes on two cores, most of it the 65536-atom transform.
+takes about 25 minutes on two cores, 15 of them the 65536-atom transform.
 ``--device cuda`` runs the coding of the ``samples``, ``size`` and ``large``
 sections on a GPU (the GPU check of the docs' "Scaling up" page).
 """
@@ -82,6 +82,13 @@ def timed(fn):
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def best_of(fn, repeat=3):
+    """Shortest of ``repeat`` runs (and the last result): the machine's noise
+    only ever adds time."""
+    runs = [timed(fn) for _ in range(repeat)]
+    return min(t for t, _ in runs), runs[-1][1]
 
 
 # -- children: one measurement each ------------------------------------------
@@ -182,8 +189,8 @@ def child_dask(spec):
     warnings.simplefilter("ignore")
     if not spec["workers"]:
         dl.transform(X[:2048])
-        t_transform, code = timed(lambda: dl.transform(X))
-        t_report, report = timed(lambda: dl.sparsity_report(X))
+        t_transform, code = best_of(lambda: dl.transform(X))
+        t_report, report = best_of(lambda: dl.sparsity_report(X))
         np.save(spec["reference"], code)
         return {
             "workers": 0, "threads": spec["threads"], "n_samples": X.shape[0],
@@ -203,12 +210,22 @@ def child_dask(spec):
         wait(Xd)
         # Load the compiled kernels on every worker outside the clock.
         client.run(lambda: dl.transform(X[:256]) is None)
-        t_transform, code = timed(lambda: dl.transform(Xd).compute())
-        # The codes kept on the workers (no transfer to this process).
-        t_persist, _ = timed(lambda: wait(dl.transform(Xd).persist()))
+        t_transform, code = best_of(lambda: dl.transform(Xd).compute())
+        # The codes kept on the workers (no transfer to this process); each
+        # run's codes are released before the next, which would else find
+        # them already in memory (same graph keys).
+        t_persist = np.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            codes = dl.transform(Xd).persist()
+            wait(codes)
+            t_persist = min(t_persist, time.perf_counter() - start)
+            client.cancel(codes)
+            del codes
+            time.sleep(1.0)
         # One compute for the whole lazy report (float() on each value would
         # run the graph once per metric).
-        t_report, (report,) = timed(lambda: dask.compute(dl.sparsity_report(Xd)))
+        t_report, (report,) = best_of(lambda: dask.compute(dl.sparsity_report(Xd)))
     # Bitwise against the in-memory path with the workers' threading (one BLAS
     # and one numba thread); against the two-thread path, whose BLAS rounds
     # the correlations differently, to that rounding.
@@ -412,11 +429,18 @@ def check_targets(results):
                 "growth_mib": growth, "met": growth <= max(0.25 * peaks[0], 16),
             }
     if results.get("dask"):
-        rate = {r["workers"]: r["transform_samples_per_second"]
-                for r in results["dask"] if r.get("threads", 2) == 2}
-        targets["dask 2 workers >= 80% of in-memory throughput"] = {
-            "ratio": rate[2] / rate[0], "met": rate[2] >= 0.8 * rate[0],
-        }
+        runs = {r["workers"]: r for r in results["dask"] if r.get("threads", 2) == 2}
+        for what, key, base_key in [
+            ("transform, codes gathered to the client", "transform_samples_per_second",
+             "transform_samples_per_second"),
+            ("transform, codes kept on the workers", "persist_samples_per_second",
+             "transform_samples_per_second"),
+            ("sparsity_report", "report_samples_per_second", "report_samples_per_second"),
+        ]:
+            ratio = runs[2][key] / runs[0][base_key]
+            targets[f"dask 2 workers >= 80% of in-memory throughput: {what}"] = {
+                "ratio": ratio, "met": ratio >= 0.8,
+            }
         # Bitwise equality needs the same BLAS threading: the workers' one-
         # thread float32 products round differently from two threads'.
         workers = [r for r in results["dask"] if r["workers"]]
