@@ -152,12 +152,12 @@ def test_zarr_cache_round_trip_equals_npy_cache(
     monkeypatch.setattr(_transformer, "_WINDOW_BATCHES", window_batches)
     act = fitted(tiny_model_dir, batch_size=2)
     npy = cache_activations(act, TEXTS, tmp_path / "npy", layers=[0, -1])
-    cache = cache_activations(
+    written = cache_activations(
         act, TEXTS, tmp_path / "zarr", layers=[0, -1], format="zarr", chunk_rows=16
     )
     expected = act.transform_layers(TEXTS, [0, -1])
     reopened = ActivationCache(tmp_path / "zarr")
-    assert reopened.storage == "zarr" and npy.storage == "npy"
+    assert written.storage == reopened.storage == "zarr" and npy.storage == "npy"
     assert len(reopened) == len(npy) == len(expected[0])
     assert reopened.layers == npy.layers == (0, 2)
     assert "zarr" in repr(reopened)

@@ -164,19 +164,35 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     return n_steps
 
 
-def _encode_torch(X, components, gram, half_alpha, stop, max_steps, batch_size):
+def _encode_torch(X, components, gram, half_alpha, stop, max_steps, batch_size, out=None):
+    """The torch engine on ``components``' device, block by block.
+
+    ``X`` is a tensor (coded where it is; the codes stay there) or, with
+    ``out``, a numpy array whose blocks are moved to the device one at a time
+    and whose codes are written back into ``out``: device memory then holds
+    one block, however many samples there are. Returns ``(code, n_steps)``.
+    """
     import torch
 
+    device = components.device
     n_atoms = components.shape[0]
     if gram is None and n_atoms * n_atoms * components.element_size() <= GRAM_MAX_BYTES:
         gram = components @ components.T
     codes, steps = [], []
     for start in range(0, X.shape[0], batch_size):
+        block = X[start : start + batch_size]
+        if out is not None:
+            block = torch.as_tensor(block, device=device)
         code, n_steps = _torch_greedy_block(
-            X[start : start + batch_size], components, gram, half_alpha, stop, max_steps
+            block, components, gram, half_alpha, stop, max_steps
         )
+        if out is not None:
+            out[start : start + block.shape[0]] = code.cpu().numpy()
+            code = None
         codes.append(code)
-        steps.append(n_steps)
+        steps.append(n_steps.cpu() if out is not None else n_steps)
+    if out is not None:
+        return out, torch.cat(steps).numpy()
     return torch.cat(codes), torch.cat(steps)
 
 
@@ -342,15 +358,15 @@ def greedy_l1_encode(
     else:
         import torch
 
-        X_t = X.to(target) if as_torch else torch.as_tensor(X, device=target)
+        # A tensor is coded on the device and its codes stay there; numpy
+        # input goes to the device block by block and comes back as numpy.
+        out = None if as_torch else np.zeros((X.shape[0], components.shape[0]), dtype)
         code, n_steps = _encode_torch(
-            X_t, torch.as_tensor(components, device=target),
+            X.to(target) if as_torch else X, torch.as_tensor(components, device=target),
             None if gram is None else torch.as_tensor(gram, device=target),
-            half_alpha, stop, max_steps, batch_size,
+            half_alpha, stop, max_steps, batch_size, out=out,
         )
         capped = int((n_steps >= max_steps).sum())
-        if not as_torch:
-            code, n_steps = code.cpu().numpy(), n_steps.cpu().numpy()
     if capped:
         warnings.warn(
             f"{capped} of {X.shape[0]} samples reached max_steps={max_steps} greedy "
