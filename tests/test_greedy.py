@@ -133,8 +133,14 @@ def test_cuda_engine_matches_cpu():
     D = unit_rows(rng, 64, 16)
     X = rng.standard_normal((100, 16))
     np.testing.assert_allclose(
-        greedy_l1_encode(X, D, 2.0, device="cuda"), greedy_l1_encode(X, D, 2.0), atol=1e-10
+        greedy_l1_encode(X, D, 2.0, device="cuda", dtype="float64"),
+        greedy_l1_encode(X, D, 2.0),
+        atol=1e-10,
     )
+    # By default a GPU codes NumPy input in float32, returned in float64.
+    code = greedy_l1_encode(X, D, 2.0, device="cuda")
+    assert code.dtype == np.float64
+    np.testing.assert_allclose(code, greedy_l1_encode(X, D, 2.0), atol=1e-4)
 
 
 def test_batch_size_does_not_change_the_code():

@@ -192,8 +192,10 @@ def test_mps_codes_float32_and_refuses_float64():
     np.testing.assert_allclose(
         greedy_l1_encode(X, D, 0.5, device="mps"), greedy_l1_encode(X, D, 0.5), atol=1e-5
     )
+    # float64 data are coded in float32 there, and come back as float64.
+    assert greedy_l1_encode(X.astype(np.float64), D, 0.5, device="mps").dtype == np.float64
     with pytest.raises(ValueError, match="float64"):
-        greedy_l1_encode(X.astype(np.float64), D, 0.5, device="mps")
+        greedy_l1_encode(X, D, 0.5, device="mps", dtype="float64")
 
 
 def test_torch_engine_streams_numpy_blocks_into_the_output():
@@ -216,3 +218,23 @@ def test_torch_engine_streams_numpy_blocks_into_the_output():
         torch.from_numpy(X), torch.from_numpy(D), None, 0.25, 1e-9 * 0.25, 200, 16
     )
     np.testing.assert_allclose(code_t.numpy(), reference, atol=1e-10)
+
+
+def test_dtype_sets_the_precision_and_codes_keep_the_input_dtype():
+    rng = np.random.default_rng(8)
+    D = rng.standard_normal((30, 5))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((50, 5))
+    code = greedy_l1_encode(X, D, 0.4, dtype="float32")
+    assert code.dtype == np.float64
+    expected = greedy_l1_encode(X.astype(np.float32), D.astype(np.float32), 0.4)
+    np.testing.assert_array_equal(code, expected.astype(np.float64))
+    # float32 data coded in float64: the float64 code, returned as float32.
+    code64 = greedy_l1_encode(X.astype(np.float32), D, 0.4, dtype="float64")
+    assert code64.dtype == np.float32
+    np.testing.assert_array_equal(
+        code64, greedy_l1_encode(X.astype(np.float32).astype(np.float64), D, 0.4)
+        .astype(np.float32),
+    )
+    with pytest.raises(ValueError, match="dtype must be"):
+        greedy_l1_encode(X, D, 0.4, dtype="int8")

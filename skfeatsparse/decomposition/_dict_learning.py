@@ -168,9 +168,8 @@ class GreedyL1DictionaryLearning(
     device : str, default="cpu"
         Where the coding step runs: ``"cpu"`` (compiled kernel), ``"cuda"``,
         ``"cuda:1"``, ``"mps"`` (torch). A device this machine lacks raises
-        ValueError at ``fit``. On a GPU, give float32 data (what
-        :class:`~skfeatsparse.activations.TransformerActivations` returns):
-        float64 is honoured but slow on most GPUs, and MPS has none. The
+        ValueError at ``fit``. On a GPU the coding runs in float32 (codes
+        and dictionary keep the data's dtype), block by block; the
         dictionary step runs on the CPU.
     verbose : bool or int, default=False
         Show a progress bar over the passes.

@@ -211,6 +211,7 @@ def greedy_l1_encode(
     device=None,
     gram=None,
     return_n_steps=False,
+    dtype=None,
 ):
     """Sparse non-negative codes by the greedy L1 pursuit of Deng et al. (2023).
 
@@ -255,6 +256,10 @@ def greedy_l1_encode(
         its rows computed on demand instead.
     return_n_steps : bool, default=False
         Also return the number of greedy steps taken by each sample.
+    dtype : {"float32", "float64"}, default=None
+        Precision of the pursuit. ``None`` means that of ``X`` on the CPU and
+        for tensors, and float32 for NumPy input coded on a GPU (fast there;
+        MPS has no float64). NumPy codes come back in the dtype of ``X``.
 
     Returns
     -------
@@ -282,6 +287,7 @@ def greedy_l1_encode(
     >>> greedy_l1_encode(np.array([[2.0, 0.5, -1.0]]), components, alpha=1.0)
     array([[1.5, 0. , 0. ]])
     """
+    dtype_arg = dtype
     alpha = _check_alpha(alpha)
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -310,6 +316,28 @@ def greedy_l1_encode(
             X, dtype=[np.float32] if half else [np.float64, np.float32], order="C"
         )
         dtype = X.dtype
+    out_dtype = dtype  # numpy codes come back in the input's dtype
+
+    if device is None:
+        target = str(X.device) if as_torch else "cpu"
+    elif device == "cpu":
+        target = "cpu"  # the compiled kernel (no device to check)
+    else:
+        target = str(torch_device(device))
+    if dtype_arg is not None:
+        if np.dtype(dtype_arg) not in DEFAULT_RTOL:
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype_arg!r}.")
+        dtype = np.dtype(dtype_arg)
+    elif target != "cpu" and not as_torch:
+        dtype = np.dtype(np.float32)  # GPUs: float32 unless asked otherwise
+    if target.startswith("mps") and dtype == np.float64:
+        raise ValueError(
+            "MPS devices have no float64; code in float32 (dtype='float32')."
+        )
+    if as_torch:
+        X = X.to(getattr(torch, dtype.name))
+    else:
+        X = X.astype(dtype, copy=False)
     components = check_array(
         components.detach().cpu().numpy() if _is_torch_tensor(components) else components,
         dtype=dtype,
@@ -335,16 +363,6 @@ def greedy_l1_encode(
     stop = rtol * half_alpha
     batch_size = max(1, min(batch_size, BLOCK_MAX_BYTES // (components.shape[0] * dtype.itemsize)))
 
-    if device is None:
-        target = str(X.device) if as_torch else "cpu"
-    elif device == "cpu":
-        target = "cpu"  # the compiled kernel (no device to check)
-    else:
-        target = str(torch_device(device))
-    if target == "mps" and dtype == np.float64:
-        raise ValueError(
-            "MPS devices have no float64; pass float32 data (X.astype(np.float32))."
-        )
     if target == "cpu":
         X_np = X.detach().cpu().numpy() if as_torch else X
         code = np.zeros((X_np.shape[0], components.shape[0]), dtype=dtype)
@@ -367,6 +385,8 @@ def greedy_l1_encode(
             half_alpha, stop, max_steps, batch_size, out=out,
         )
         capped = int((n_steps >= max_steps).sum())
+    if not as_torch and code.dtype != out_dtype:
+        code = code.astype(out_dtype)
     if capped:
         warnings.warn(
             f"{capped} of {X.shape[0]} samples reached max_steps={max_steps} greedy "
