@@ -400,3 +400,30 @@ def test_dask_ml_incremental(client, X, Xd):
     expected = np.vstack([reference.transform(b) for b in _blocks(X)])
     assert_array_equal(code.compute(), expected)
     assert_allclose(reference.transform(Xd).compute(), expected, rtol=0, atol=0)
+
+
+def test_fit_memory_does_not_grow_with_the_number_of_blocks():
+    # Streaming: a fit over 4x the blocks peaks no higher (numpy allocations,
+    # traced), while the in-memory fit, which copies the centred data, does.
+    import tracemalloc
+
+    X = make_sparse_linear(32000, 32, n_components=64, avg_active=3, random_state=0)
+
+    def peak(fit_input):
+        dl = GreedyL1DictionaryLearning(64, max_iter=1, alpha_warmup=(), random_state=0)
+        tracemalloc.start()
+        try:
+            with warnings.catch_warnings(), dask.config.set(scheduler="synchronous"):
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                dl.fit(fit_input)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(da.from_array(X[:4000], chunks=(2000, -1)))  # imports and compilation
+    peak(X[:4000])
+    small, large = (peak(da.from_array(X[:n], chunks=(2000, -1))) for n in (8000, 32000))
+    assert large < 1.25 * small
+    in_memory = [peak(X[:n]) for n in (8000, 32000)]
+    assert in_memory[1] > 2 * in_memory[0]
+    assert large < in_memory[1] / 2
