@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skfeatsparse.datasets import make_sparse_linear
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning, greedy_l1_encode
-from skfeatsparse.decomposition import _dict_learning, _greedy
+from skfeatsparse.decomposition import _greedy
 from skfeatsparse.decomposition._dictionary_step import gradient_step
 
 torch = pytest.importorskip("torch")
@@ -70,11 +70,11 @@ def test_mod_refuses_a_dictionary_too_large_before_any_work():
 
 
 def test_block_rows_caps_the_codes_of_a_block():
-    assert _dict_learning._block_rows(4096, 2048, 4) == 4096
+    assert _greedy.block_rows(4096, 2048, 4) == 4096
     # 65536 float32 atoms: 1024 rows of codes are the 256 MiB cap.
-    assert _dict_learning._block_rows(4096, 65536, 4) == 1024
-    assert _dict_learning._block_rows(4096, 65536, 8) == 512
-    assert _dict_learning._block_rows(4096, 10**9, 8) == 1
+    assert _greedy.block_rows(4096, 65536, 4) == 1024
+    assert _greedy.block_rows(4096, 65536, 8) == 512
+    assert _greedy.block_rows(4096, 10**9, 8) == 1
 
 
 @pytest.fixture
@@ -82,9 +82,7 @@ def no_gram(monkeypatch):
     """Take the large-dictionary route at small sizes: no Gram matrix, and
     blocks capped at 64 KiB of codes (a few rows)."""
     monkeypatch.setattr(_greedy, "GRAM_MAX_BYTES", 0)
-    monkeypatch.setattr(_dict_learning, "GRAM_MAX_BYTES", 0)
     monkeypatch.setattr(_greedy, "BLOCK_MAX_BYTES", 1 << 16)
-    monkeypatch.setattr(_dict_learning, "BLOCK_MAX_BYTES", 1 << 16)
 
 
 def _fit_gradient(X):
@@ -102,12 +100,10 @@ def test_large_dictionary_route_gives_the_same_fit_and_codes(no_gram):
     X = make_sparse_linear(1000, 16, n_components=64, avg_active=3, random_state=0)
     route = _fit_gradient(X)
     code = route.transform(X)
-    assert _dict_learning._block_rows(500, 64, 8) == 128
+    assert _greedy.block_rows(500, 64, 8) == 128
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_greedy, "GRAM_MAX_BYTES", 1 << 30)
-        mp.setattr(_dict_learning, "GRAM_MAX_BYTES", 1 << 30)
         mp.setattr(_greedy, "BLOCK_MAX_BYTES", 1 << 28)
-        mp.setattr(_dict_learning, "BLOCK_MAX_BYTES", 1 << 28)
         kernel = _fit_gradient(X)
         kernel_code = kernel.transform(X)
     np.testing.assert_allclose(route.components_, kernel.components_, atol=1e-8)

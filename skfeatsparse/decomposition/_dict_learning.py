@@ -28,7 +28,13 @@ from ._dictionary_step import (
     row_norms,
     sufficient_statistics,
 )
-from ._greedy import BLOCK_MAX_BYTES, GRAM_MAX_BYTES, default_max_steps, greedy_l1_encode
+from ._greedy import (
+    block_rows,
+    default_max_steps,
+    float_dtypes,
+    gram_fits,
+    greedy_l1_encode,
+)
 from ._objective import CodeStatistics
 
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
@@ -43,24 +49,10 @@ _ALPHA_RTOL = 0.02
 MOD_MAX_BYTES = 2 << 30
 
 
-def _float_dtypes(X):
-    """Accepted dtypes for ``validate_data``: half precision (float16
-    activations) is upcast to float32, anything else not float32 to float64."""
-    if getattr(X, "dtype", None) == np.float16:
-        return [np.float32, np.float64]
-    return [np.float64, np.float32]
-
-
 def _output_dtype(X):
-    """The dtype ``validate_data(X, dtype=_float_dtypes(X))`` gives ``X``."""
-    dtypes = [np.dtype(d) for d in _float_dtypes(X)]
+    """The dtype ``validate_data(X, dtype=float_dtypes(X))`` gives ``X``."""
+    dtypes = [np.dtype(d) for d in float_dtypes(X)]
     return np.dtype(X.dtype) if np.dtype(X.dtype) in dtypes else dtypes[0]
-
-
-def _block_rows(batch_size, n_components, itemsize):
-    """Rows coded at once: ``batch_size``, fewer when a block of codes would
-    pass ``BLOCK_MAX_BYTES`` (very large dictionaries)."""
-    return max(1, min(batch_size, BLOCK_MAX_BYTES // (n_components * itemsize)))
 
 
 def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=None):
@@ -71,9 +63,9 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
     stays bounded by ``batch_size`` however many samples there are.
     """
     gram = None
-    if components.shape[0] ** 2 * components.itemsize <= GRAM_MAX_BYTES:
+    if gram_fits(components.shape[0], components.itemsize):
         gram = components @ components.T
-    batch_size = _block_rows(batch_size, components.shape[0], components.itemsize)
+    batch_size = block_rows(batch_size, components.shape[0], components.itemsize)
     for start in range(0, X.shape[0], batch_size):
         X_block = X[start : start + batch_size]
         if mean is not None:
@@ -307,7 +299,7 @@ class GreedyL1DictionaryLearning(
         """
         if is_dask_array(X):
             return self._fit_dask(X)
-        X = validate_data(self, X, dtype=_float_dtypes(X))
+        X = validate_data(self, X, dtype=float_dtypes(X))
         self._initialize(X, check_random_state(self.random_state))
         Xc = X - self.mean_
         # Annealing (both modes): leading rounds at alpha_warmup multiples of the
@@ -376,7 +368,7 @@ class GreedyL1DictionaryLearning(
         if is_dask_array(X):
             return _dask.stream_partial_fit(self, X)
         first = not hasattr(self, "components_")
-        X = validate_data(self, X, dtype=_float_dtypes(X), reset=first)
+        X = validate_data(self, X, dtype=float_dtypes(X), reset=first)
         if first:
             self._initialize(X, check_random_state(self.random_state))
             ratio = self.alpha_ratio if self.alpha == "auto" else None
@@ -443,7 +435,7 @@ class GreedyL1DictionaryLearning(
         if ratio is None:
             return float(self.alpha)
         sample = Xc[: self.batch_size]
-        rows = _block_rows(
+        rows = block_rows(
             self.batch_size, self.components_.shape[0], self.components_.itemsize
         )
         best = np.concatenate([
@@ -561,7 +553,7 @@ class GreedyL1DictionaryLearning(
             )
             validate_data(self, X, reset=False, skip_check_array=True)  # feature names
             return _dask.transform(self, X, dtype=_output_dtype(X))
-        X = validate_data(self, X, dtype=_float_dtypes(X), reset=False)
+        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         components = self.components_.astype(X.dtype, copy=False)
         max_steps = self.max_steps or default_max_steps(X.shape[1])
         code = np.empty((X.shape[0], components.shape[0]), dtype=X.dtype)
@@ -644,7 +636,7 @@ class GreedyL1DictionaryLearning(
     def _code_statistics(self, X, *, p=1.0):
         """:class:`CodeStatistics` of coding ``X`` (numpy) at ``transform_alpha``."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_float_dtypes(X), reset=False)
+        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         stats = CodeStatistics(p=p)
         max_steps = self.max_steps or default_max_steps(X.shape[1])
         _code_pass(

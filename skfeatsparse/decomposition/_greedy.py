@@ -39,6 +39,28 @@ GRAM_MAX_BYTES = 1 << 30
 BLOCK_MAX_BYTES = 1 << 28
 
 
+def float_dtypes(X):
+    """Dtypes accepted for ``X`` (``check_array``/``validate_data``'s ``dtype``).
+
+    float64 and float32 stay as they are; float16 (half-precision
+    activations) is upcast to float32, anything else to float64.
+    """
+    if getattr(X, "dtype", None) == np.float16:
+        return [np.float32, np.float64]
+    return [np.float64, np.float32]
+
+
+def gram_fits(n_atoms, itemsize):
+    """Whether the ``n_atoms x n_atoms`` Gram matrix is formed (``GRAM_MAX_BYTES``)."""
+    return n_atoms * n_atoms * itemsize <= GRAM_MAX_BYTES
+
+
+def block_rows(batch_size, n_atoms, itemsize):
+    """Rows coded at once: ``batch_size``, fewer when a block of correlations
+    would pass ``BLOCK_MAX_BYTES`` (very large dictionaries)."""
+    return max(1, min(batch_size, BLOCK_MAX_BYTES // (n_atoms * itemsize)))
+
+
 def default_max_steps(n_features):
     """Default cap on greedy steps per sample: ``max(64, 4 * n_features)``."""
     return max(64, 4 * int(n_features))
@@ -127,17 +149,16 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     import torch
 
     n_steps = np.zeros(X.shape[0], dtype=np.int64)
-    n_atoms = components.shape[0]
-    if gram is None and n_atoms * n_atoms * components.itemsize <= GRAM_MAX_BYTES:
+    if gram is None and gram_fits(components.shape[0], components.itemsize):
         gram = components @ components.T
-    components_t = torch.from_numpy(components).T
+    components_torch = torch.from_numpy(components)
     if gram is not None:
         for start in range(0, X.shape[0], batch_size):
             stop_row = min(start + batch_size, X.shape[0])
             # The block's correlations through torch's BLAS, not numpy's:
             # OpenBLAS threads spin for a while after each product, on the
             # cores the compiled kernel needs next (1.5x slower on two cores).
-            corr = (torch.from_numpy(X[start:stop_row]) @ components_t).numpy()
+            corr = (torch.from_numpy(X[start:stop_row]) @ components_torch.T).numpy()
             _greedy_gram_kernel(
                 corr,
                 gram,
@@ -153,7 +174,7 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
         stop_row = min(start + batch_size, X.shape[0])
         code, steps = _torch_greedy_block(
             torch.from_numpy(X[start:stop_row]),
-            components_t.T,
+            components_torch,
             None,
             half_alpha,
             stop,
@@ -174,26 +195,27 @@ def _encode_torch(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     """
     import torch
 
-    device = components.device
-    n_atoms = components.shape[0]
-    if gram is None and n_atoms * n_atoms * components.element_size() <= GRAM_MAX_BYTES:
+    if gram is None and gram_fits(components.shape[0], components.element_size()):
         gram = components @ components.T
     codes, steps = [], []
     for start in range(0, X.shape[0], batch_size):
         block = X[start : start + batch_size]
-        if out is not None:
-            block = torch.as_tensor(block, device=device)
-        code, n_steps = _torch_greedy_block(
-            block, components, gram, half_alpha, stop, max_steps
-        )
-        if out is not None:
+        if out is None:
+            code, n_steps = _torch_greedy_block(
+                block, components, gram, half_alpha, stop, max_steps
+            )
+            codes.append(code)
+            steps.append(n_steps)
+        else:
+            code, n_steps = _torch_greedy_block(
+                torch.as_tensor(block, device=components.device), components, gram,
+                half_alpha, stop, max_steps,
+            )
             out[start : start + block.shape[0]] = code.cpu().numpy()
-            code = None
-        codes.append(code)
-        steps.append(n_steps.cpu() if out is not None else n_steps)
-    if out is not None:
-        return out, torch.cat(steps).numpy()
-    return torch.cat(codes), torch.cat(steps)
+            steps.append(n_steps.cpu())
+    if out is None:
+        return torch.cat(codes), torch.cat(steps)
+    return out, torch.cat(steps).numpy()
 
 
 def _is_torch_tensor(X):
@@ -310,11 +332,7 @@ def greedy_l1_encode(
             raise ValueError("X contains NaN or infinity.")
         dtype = np.dtype(str(X.dtype).removeprefix("torch."))
     else:
-        # float16 activations are upcast to float32; others not float32 to float64.
-        half = getattr(X, "dtype", None) == np.float16
-        X = check_array(
-            X, dtype=[np.float32] if half else [np.float64, np.float32], order="C"
-        )
+        X = check_array(X, dtype=float_dtypes(X), order="C")
         dtype = X.dtype
     out_dtype = dtype  # numpy codes come back in the input's dtype
 
@@ -361,7 +379,7 @@ def greedy_l1_encode(
         rtol = DEFAULT_RTOL[dtype]
     half_alpha = alpha / 2
     stop = rtol * half_alpha
-    batch_size = max(1, min(batch_size, BLOCK_MAX_BYTES // (components.shape[0] * dtype.itemsize)))
+    batch_size = block_rows(batch_size, components.shape[0], dtype.itemsize)
 
     if target == "cpu":
         X_np = X.detach().cpu().numpy() if as_torch else X
