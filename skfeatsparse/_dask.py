@@ -153,13 +153,6 @@ def check_dask_array(X, *, name="X", n_features=None, estimator=None):
     return X
 
 
-def _float_dtype(dtype):
-    """The dtype the numpy paths convert ``dtype`` to: float32 stays, else float64."""
-    if np.dtype(dtype) == np.float32:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
-
-
 def coder_key(estimator):
     """A lightweight fitted copy of ``estimator`` as a single dask graph key.
 
@@ -196,7 +189,7 @@ def _inverse_transform_block(block, coder):
     return coder.inverse_transform(block)
 
 
-def transform(estimator, X, *, dtype=None):
+def transform(estimator, X, *, dtype):
     """Lazy ``estimator.transform`` of a dask array, block by block.
 
     Parameters
@@ -204,19 +197,16 @@ def transform(estimator, X, *, dtype=None):
     estimator : GreedyL1DictionaryLearning
         Fitted (checked by the caller).
     X : dask.array.Array of shape (n_samples, n_features)
-    dtype : dtype, default=None
-        Of the codes, as the numpy path gives them; ``None``: float32 for
-        float32 input, else float64.
+        Checked by the caller (:func:`check_dask_array`: columns in one chunk).
+    dtype : dtype
+        Of the codes, as the numpy path gives them.
 
     Returns
     -------
     code : dask.array.Array of shape (n_samples, n_components)
-        Chunks ``(X.chunks[0], (n_components,))``; float32 for float32 input,
-        else float64.
+        Chunks ``(X.chunks[0], (n_components,))``.
     """
-    import_dask_array()
-    X = check_dask_array(X, n_features=estimator.n_features_in_, estimator=estimator)
-    dtype = _float_dtype(X.dtype) if dtype is None else np.dtype(dtype)
+    dtype = np.dtype(dtype)
     n_components = estimator.components_.shape[0]
     return X.map_blocks(
         _transform_block, coder_key(estimator), dtype,
@@ -249,7 +239,7 @@ def inverse_transform(estimator, code):
         )
     # The dtype of the numpy path, from a one-row probe (O(size of the dictionary)).
     dtype = estimator.inverse_transform(
-        np.zeros((1, n_components), dtype=_float_dtype(code.dtype))
+        np.zeros((1, n_components), dtype=code.dtype)
     ).dtype
     return code.map_blocks(
         _inverse_transform_block, coder_key(estimator),
@@ -314,6 +304,7 @@ def sparsity_report(estimator, X, *, p=1.0):
     estimator : GreedyL1DictionaryLearning
         Fitted (checked by the caller).
     X : dask.array.Array of shape (n_samples, n_features)
+        Checked by the caller (:func:`check_dask_array`: columns in one chunk).
     p : float, default=1.0
         Exponent of ``avg_coef_norm``.
 
@@ -323,8 +314,6 @@ def sparsity_report(estimator, X, *, p=1.0):
         The keys of the in-memory report. The error for all-zero codes is
         raised when the report is computed.
     """
-    import_dask_array()
-    X = check_dask_array(X, n_features=estimator.n_features_in_, estimator=estimator)
     width = len(_SCALARS) + X.shape[1]
     rows = X.map_blocks(
         _coder_statistics_block, coder_key(estimator), p,
@@ -335,16 +324,9 @@ def sparsity_report(estimator, X, *, p=1.0):
 
 
 def _metrics_block(X, code, components, p):
-    from sklearn.utils import check_array
+    from .decomposition._objective import code_statistics
 
-    from .decomposition._objective import CodeStatistics
-
-    X = check_array(X, dtype=np.float64)
-    code = check_array(code, dtype=np.float64, accept_sparse="csr")
-    components = check_array(components, dtype=np.float64)
-    stats = CodeStatistics(p=p)
-    stats.add(X, code, np.asarray(code @ components))
-    return _statistics_row(stats, X.shape[1])
+    return _statistics_row(code_statistics(X, code, components, p=p), X.shape[1])
 
 
 def _as_dask(A, rows, name):
@@ -407,14 +389,9 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
         components = check_array(components, dtype=np.float64)
         shape = components.shape
         components = delayed(components, pure=True)
-    if code.shape[0] != X.shape[0] or code.shape[1] != shape[0]:
-        raise ValueError(
-            f"Shapes do not match: X {X.shape}, code {code.shape}, components "
-            f"{shape}; need code (n_samples, n_components) and "
-            "components (n_components, n_features)."
-        )
-    if shape[1] != X.shape[1]:
-        raise ValueError(f"components has {shape[1]} features but X has {X.shape[1]}.")
+    from .decomposition._objective import check_shapes
+
+    check_shapes(X.shape, code.shape, shape)
     if code.numblocks[1] != 1:
         code = code.rechunk({1: -1})
     width = len(_SCALARS) + X.shape[1]

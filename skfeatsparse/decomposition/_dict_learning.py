@@ -548,10 +548,7 @@ class GreedyL1DictionaryLearning(
         """
         check_is_fitted(self)
         if is_dask_array(X):
-            X = _dask.check_dask_array(
-                X, n_features=self.n_features_in_, estimator=self
-            )
-            validate_data(self, X, reset=False, skip_check_array=True)  # feature names
+            X = self._check_dask(X)
             return _dask.transform(self, X, dtype=_output_dtype(X))
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
         components = self.components_.astype(X.dtype, copy=False)
@@ -626,12 +623,15 @@ class GreedyL1DictionaryLearning(
         """
         check_is_fitted(self)
         if is_dask_array(X):
-            X = _dask.check_dask_array(
-                X, n_features=self.n_features_in_, estimator=self
-            )
-            validate_data(self, X, reset=False, skip_check_array=True)  # feature names
-            return _dask.sparsity_report(self, X, p=p)
+            return _dask.sparsity_report(self, self._check_dask(X), p=p)
         return self._code_statistics(X, p=p).report(self._transform_alpha)
+
+    def _check_dask(self, X):
+        """``X`` (a dask array) checked as ``validate_data`` checks an array,
+        without computing it: shape, dtype, number and names of features."""
+        X = _dask.check_dask_array(X, n_features=self.n_features_in_, estimator=self)
+        validate_data(self, X, reset=False, skip_check_array=True)  # feature names
+        return X
 
     def _code_statistics(self, X, *, p=1.0):
         """:class:`CodeStatistics` of coding ``X`` (numpy) at ``transform_alpha``."""

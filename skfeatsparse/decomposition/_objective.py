@@ -107,11 +107,32 @@ class CodeStatistics:
         return report
 
 
-def code_statistics(X, code, components, *, p=1.0, batch_size=4096):
-    """:class:`CodeStatistics` of a whole dataset, in blocks of ``batch_size``."""
+def check_shapes(X_shape, code_shape, components_shape):
+    """Raise ValueError unless ``X``, ``code`` and ``components`` fit together."""
+    if code_shape[0] != X_shape[0] or code_shape[1] != components_shape[0]:
+        raise ValueError(
+            f"Shapes do not match: X {X_shape}, code {code_shape}, components "
+            f"{components_shape}; need code (n_samples, n_components) and "
+            "components (n_components, n_features)."
+        )
+    if components_shape[1] != X_shape[1]:
+        raise ValueError(
+            f"components has {components_shape[1]} features but X has {X_shape[1]}."
+        )
+
+
+def code_statistics(X, code, components, *, p=1.0):
+    """:class:`CodeStatistics` of arrays from outside: checked, then added at once.
+
+    ``X``, ``code`` (dense or sparse) and ``components`` are converted to
+    float64 and checked finite (``check_array``) and for matching shapes.
+    """
+    from sklearn.utils import check_array
+
+    X = check_array(X, dtype=np.float64)
+    code = check_array(code, dtype=np.float64, accept_sparse="csr")
+    components = check_array(components, dtype=np.float64)
+    check_shapes(X.shape, code.shape, components.shape)
     stats = CodeStatistics(p=p)
-    components = np.asarray(components, dtype=np.float64)
-    for start in range(0, X.shape[0], batch_size):
-        block = code[start : start + batch_size]
-        stats.add(X[start : start + batch_size], block, block @ components)
+    stats.add(X, code, np.asarray(code @ components))
     return stats

@@ -19,11 +19,10 @@ from numbers import Real
 import numpy as np
 from sklearn.base import check_is_fitted
 from sklearn.pipeline import Pipeline
-from sklearn.utils import check_array
 
 from .. import _dask
 from .._dask import is_dask_array
-from ..decomposition._objective import CodeStatistics
+from ..decomposition._objective import code_statistics
 
 METRICS = (
     "normalized_loss",
@@ -127,22 +126,8 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
     if any(is_dask_array(a) for a in (X, code, components)):
         _check_penalty(alpha, p)
         return _dask.sparsity_metrics(X, code, components, alpha, p=p)
-    X = check_array(X, dtype=np.float64)
-    code = check_array(code, dtype=np.float64, accept_sparse="csr")
-    components = check_array(components, dtype=np.float64)
-    if code.shape[0] != X.shape[0] or code.shape[1] != components.shape[0]:
-        raise ValueError(
-            f"Shapes do not match: X {X.shape}, code {code.shape}, components "
-            f"{components.shape}; need code (n_samples, n_components) and "
-            "components (n_components, n_features)."
-        )
-    if components.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"components has {components.shape[1]} features but X has {X.shape[1]}."
-        )
+    stats = code_statistics(X, code, components, p=p)
     _check_penalty(alpha, p)
-    stats = CodeStatistics(p=p)
-    stats.add(X, code, np.asarray(code @ components))
     return stats.report(alpha)
 
 
