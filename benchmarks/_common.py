@@ -82,3 +82,22 @@ def sparse_rows(components, n_samples, avg_active, rng, *, noise=0.1, chunk=50_0
         )
         X[start : start + rows] = block
     return X
+
+
+def report_checks(checks):
+    """Print ``(description, passed)`` targets as a checklist; return them as JSON rows."""
+    print()
+    for description, passed in checks:
+        print(f"[{'x' if passed else ' '}] {description}")
+    return [{"target": d, "passed": bool(p)} for d, p in checks]
+
+
+def write_json(path, results):
+    """Write ``results`` to ``path`` (parents created) as indented JSON; return the path."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    return path

@@ -47,7 +47,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import MIB, proc_status_mib, reset_peak_rss, ru_maxrss_mib
+from _common import (
+    MIB, proc_status_mib, report_checks, reset_peak_rss, ru_maxrss_mib, write_json,
+)
 
 WINDOW_BATCHES = 16  # skfeatsparse.activations._transformer._WINDOW_BATCHES
 
@@ -337,24 +339,19 @@ def main(argv=None):
     total = time.perf_counter() - start
     print()
     print(format_tables(tp, runs))
-    checks = check_targets(tp, runs)
-    print()
-    for description, passed in checks:
-        print(f"[{'x' if passed else ' '}] {description}")
+    targets = report_checks(check_targets(tp, runs))
     print(f"\nwhole benchmark: {total:.0f} s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    out = write_json(args.out, {
         "benchmark": "activations",
         "model": "default (all-MiniLM-L6-v2)",
         "quick": args.quick,
         "settings": {**settings, "iter_batches_window_texts": window},
         "throughput": tp,
         "memory": runs,
-        "targets": [{"target": d, "passed": bool(p)} for d, p in checks],
+        "targets": targets,
         "total_time": total,
         "versions": versions(),
-    }, indent=2))
+    })
     print(f"wrote {out}")
 
 

@@ -18,7 +18,6 @@ Prints a table, writes JSON (and a PNG of objective against time).
 """
 
 import argparse
-import json
 import platform
 import time
 import tracemalloc
@@ -26,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import sparse_rows
+from _common import sparse_rows, write_json
 import sklearn
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
 
@@ -216,9 +215,7 @@ def main(argv=None):
         results["fit"]["sklearn"] = sk
 
     print_table(results)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write_json(args.out, results)
     plot(results, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return results

@@ -7,13 +7,12 @@ writes JSON and the figure. ``--quick`` runs a small version.
 """
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import sklearn
+from _common import report_checks, write_json
 
 import skfeatsparse
 from skfeatsparse._studies.synthetic import format_table, plot_synthetic, synthetic_study
@@ -63,20 +62,15 @@ def main(argv=None):
         f"  {r['data']} {r.get('avg_active', '')}: {r['fit_time']:.0f} s", flush=True))
     total = time.perf_counter() - start
     print(format_table(rows))
-    checks = check_targets(rows)
-    print()
-    for description, passed in checks:
-        print(f"[{'x' if passed else ' '}] {description}")
+    targets = report_checks(check_targets(rows))
     print(f"\nwhole study: {total:.0f} s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    out = write_json(args.out, {
         "rows": rows, "total_time": total, "settings": settings or "paper defaults",
-        "targets": [{"target": d, "passed": bool(p)} for d, p in checks],
+        "targets": targets,
         "versions": {"skfeatsparse": skfeatsparse.__version__,
                      "scikit-learn": sklearn.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
-    }, indent=2))
+    })
     plot_synthetic(rows, out.with_suffix(".png"))
     print(f"wrote {out}")
 

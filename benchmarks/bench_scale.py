@@ -46,7 +46,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import PeakRSS, sparse_rows
+from _common import PeakRSS, sparse_rows, write_json
 
 HERE = Path(__file__).resolve().parent
 MIB = 2.0**20
@@ -389,8 +389,7 @@ def main(argv=None):
                 n_samples=settings["large_rows"], device=args.device,
             )
     results["targets"] = check_targets(results)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    write_json(args.out, results)
     print(format_tables(results))
     if args.rst:
         Path(args.rst).write_text(format_rst(results))

@@ -153,12 +153,19 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
         gram = components @ components.T
     components_torch = torch.from_numpy(components)
     if gram is not None:
+        # One buffer for every block's correlations (the kernel overwrites
+        # them): no allocation per block, so no heap growth over a stream.
+        buffer = np.empty((min(batch_size, X.shape[0]), components.shape[0]), X.dtype)
         for start in range(0, X.shape[0], batch_size):
             stop_row = min(start + batch_size, X.shape[0])
+            corr = buffer[: stop_row - start]
             # The block's correlations through torch's BLAS, not numpy's:
             # OpenBLAS threads spin for a while after each product, on the
             # cores the compiled kernel needs next (1.5x slower on two cores).
-            corr = (torch.from_numpy(X[start:stop_row]) @ components_torch.T).numpy()
+            torch.matmul(
+                torch.from_numpy(X[start:stop_row]), components_torch.T,
+                out=torch.from_numpy(corr),
+            )
             _greedy_gram_kernel(
                 corr,
                 gram,
