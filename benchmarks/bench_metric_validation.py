@@ -15,7 +15,7 @@ import sklearn
 from _common import report_checks, write_json
 
 import skfeatsparse
-from skfeatsparse._studies.synthetic import format_table, plot_synthetic, synthetic_study
+from skfeatsparse.studies import format_table, plot_synthetic, synthetic_study
 
 
 def check_targets(rows):

@@ -14,7 +14,7 @@ standard library's docstrings).
 # %%
 import sys
 
-from skfeatsparse._studies.language import format_layers_table, layers_study, plot_layers
+from skfeatsparse.studies import format_layers_table, layers_study, plot_layers
 from skfeatsparse.activations import default_corpus
 
 quick = "--quick" in sys.argv

@@ -19,7 +19,7 @@ n=16384, dictionary 8d, sigma=0.1), prints the table and saves the figure.
 import sys
 import time
 
-from skfeatsparse._studies.synthetic import format_table, plot_synthetic, synthetic_study
+from skfeatsparse.studies import format_table, plot_synthetic, synthetic_study
 
 quick = "--quick" in sys.argv  # a small version for smoke tests
 start = time.perf_counter()

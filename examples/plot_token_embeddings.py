@@ -12,7 +12,7 @@ offline; pass other models with ``skfeatsparse embeddings --model NAME``.
 # %%
 import sys
 
-from skfeatsparse._studies.language import (
+from skfeatsparse.studies import (
     embeddings_study,
     format_embeddings_table,
     plot_embeddings,

@@ -16,15 +16,27 @@ datasets
 activations
     :class:`~skfeatsparse.activations.TransformerActivations`: text to layer
     activations of a Hugging Face model.
+studies
+    The paper's studies (Figures 1-3) as functions, for the command line and you.
 testing
     Hypothesis-driven property checks for any sparse coder.
+utils
+    Ground-floor helpers: optional imports, dask arrays, devices.
 """
 
 import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("activations", "datasets", "decomposition", "metrics", "testing")
+_SUBMODULES = (
+    "activations",
+    "datasets",
+    "decomposition",
+    "metrics",
+    "studies",
+    "testing",
+    "utils",
+)
 __all__ = [*_SUBMODULES, "__version__"]
 
 

@@ -32,10 +32,6 @@ FULL = {
 }
 
 
-class _Failure(Exception):
-    """An error to report as one line, without a traceback."""
-
-
 def _versions():
     import numpy
     import sklearn
@@ -69,17 +65,15 @@ def _progress(total, desc):
 
 def _settings(args, study):
     settings = dict((QUICK if args.quick else FULL)[study])
-    if args.dictionary_size is not None and study != "synthetic":
+    if args.dictionary_size is not None:
         settings["dictionary_ratio"] = args.dictionary_size
     return settings
 
 
 def run_synthetic(args, out):
-    from ._studies.synthetic import format_table, plot_synthetic, synthetic_study
+    from .studies import format_table, plot_synthetic, synthetic_study
 
     settings = _settings(args, "synthetic")
-    if args.dictionary_size is not None:
-        settings["dictionary_ratio"] = args.dictionary_size
     n = len(settings.get("avg_actives", (2, 5, 10, 20, 40, 80))) + 3
     bar, update = _progress(n, "Fig. 1: synthetic data")
     start = time.perf_counter()
@@ -93,7 +87,7 @@ def run_synthetic(args, out):
 
 
 def run_embeddings(args, out):
-    from ._studies.language import embeddings_study, format_embeddings_table, plot_embeddings
+    from .studies import embeddings_study, format_embeddings_table, plot_embeddings
 
     settings = _settings(args, "embeddings")
     models = args.model or ["default"]
@@ -109,7 +103,7 @@ def run_embeddings(args, out):
 
 
 def run_layers(args, out):
-    from ._studies.language import format_layers_table, layers_study, plot_layers
+    from .studies import format_layers_table, layers_study, plot_layers
     from .activations import default_corpus, load_texts
 
     settings = _settings(args, "layers")
@@ -214,7 +208,7 @@ def main(argv=None):
         for study in studies:
             results[study] = STUDIES[study](args, out)
             print(f"({study}: {results[study]['time']:.0f} s)")
-    except (OSError, ValueError, ImportError, IndexError, _Failure) as error:
+    except (OSError, ValueError, ImportError, IndexError) as error:
         return _fail(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))
     except KeyboardInterrupt:
         return _fail("interrupted")

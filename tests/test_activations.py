@@ -21,7 +21,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skfeatsparse.activations import _transformer
+from skfeatsparse.activations import _extraction
 from skfeatsparse.activations import (
     ActivationCache,
     TokenProvenance,
@@ -210,7 +210,7 @@ def test_iter_batches_concatenate_to_transform(
     tiny_model_dir, window_batches, monkeypatch
 ):
     # iter_batches sorts windows of texts by length: one batch, or all of them.
-    monkeypatch.setattr(_transformer, "_WINDOW_BATCHES", window_batches)
+    monkeypatch.setattr(_extraction, "WINDOW_BATCHES", window_batches)
     act = fitted(tiny_model_dir, batch_size=3)
     batches = list(act.iter_batches(TEXTS))
     assert len(batches) == 3

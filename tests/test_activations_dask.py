@@ -15,8 +15,7 @@ import pytest
 from skfeatsparse.activations import (
     ActivationCache,
     TransformerActivations,
-    _batching,
-    _transformer,
+    _extraction,
     cache_activations,
 )
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
@@ -54,13 +53,13 @@ def fitted(model_dir, **params):
 def count_forward(monkeypatch):
     """How many batches went through the model so far."""
     calls = []
-    batch_rows = _batching.batch_rows
+    batch_rows = _extraction.batch_rows
 
     def counting(*args, **kwargs):
         calls.append(1)
         return batch_rows(*args, **kwargs)
 
-    monkeypatch.setattr(_batching, "batch_rows", counting)
+    monkeypatch.setattr(_extraction, "batch_rows", counting)
     return calls
 
 
@@ -149,7 +148,7 @@ def test_zarr_cache_round_trip_equals_npy_cache(
     tiny_model_dir, tmp_path, window_batches, monkeypatch
 ):
     # Windows of 2 texts (several windows, chunks straddling them) or one.
-    monkeypatch.setattr(_transformer, "_WINDOW_BATCHES", window_batches)
+    monkeypatch.setattr(_extraction, "WINDOW_BATCHES", window_batches)
     act = fitted(tiny_model_dir, batch_size=2)
     npy = cache_activations(act, TEXTS, tmp_path / "npy", layers=[0, -1])
     written = cache_activations(

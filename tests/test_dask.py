@@ -21,7 +21,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
-from skfeatsparse._dask import is_dask_array  # noqa: E402
+from skfeatsparse.utils import is_dask_array  # noqa: E402
 from skfeatsparse.datasets import make_sparse_linear  # noqa: E402
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning  # noqa: E402
 from skfeatsparse.metrics import (  # noqa: E402
@@ -94,7 +94,7 @@ def test_is_dask_array_and_import_without_dask(X, Xd):
     assert not is_dask_array([[1.0, 2.0]])
     code = (
         "import sys, numpy as np; import skfeatsparse, skfeatsparse.decomposition, "
-        "skfeatsparse.metrics, skfeatsparse._dask as d\n"
+        "skfeatsparse.metrics, skfeatsparse.utils as d\n"
         "from skfeatsparse.datasets import make_sparse_linear\n"
         "from skfeatsparse.decomposition import GreedyL1DictionaryLearning as G\n"
         "X = make_sparse_linear(100, 4, random_state=0)\n"
@@ -111,7 +111,7 @@ def test_transform_is_lazy(dl, Xd):
     poisoned = Xd.map_blocks(_explode, dtype=Xd.dtype)
     code = dl.transform(poisoned)
     assert isinstance(code, da.Array)
-    report = dl.sparsity_report(poisoned)
+    report = sparsity_report(dl, poisoned)
     assert all(isinstance(v, da.Array) and v.ndim == 0 for v in report.values())
     assert isinstance(dl.inverse_transform(code), da.Array)
     with pytest.raises(AssertionError, match="a block was computed"):
@@ -151,7 +151,7 @@ def test_estimator_is_one_graph_key(dl, X):
     atoms = np.random.default_rng(0).standard_normal((4096, N_FEATURES))
     big.components_ = atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
     Xd = da.from_array(X, chunks=20)  # 30 blocks
-    for lazy in (big.transform(Xd), big.sparsity_report(Xd)["final_loss"],
+    for lazy in (big.transform(Xd), sparsity_report(big, Xd)["final_loss"],
                  big.inverse_transform(da.zeros((600, 4096), chunks=20))):
         graph = dict(lazy.__dask_graph__())
         coder_keys = [k for k in graph if isinstance(k, str) and "-coder-" in k]
@@ -197,8 +197,8 @@ def _assert_report_equal(lazy, expected, rtol=1e-12):
 
 @pytest.mark.parametrize("p", [1.0, 2.0])
 def test_sparsity_report(client, dl, X, Xd, p):
-    expected = dl.sparsity_report(X, p=p)
-    _assert_report_equal(dl.sparsity_report(Xd, p=p), expected)
+    expected = sparsity_report(dl, X, p=p)
+    _assert_report_equal(sparsity_report(dl, Xd, p=p), expected)
     _assert_report_equal(sparsity_report(dl, Xd, p=p), expected)
     assert expected["n_samples"] == N_SAMPLES
 
@@ -264,8 +264,8 @@ def test_all_zero_codes_raise_at_compute(client, dl, X, Xd):
     )
     huge.set_params(transform_alpha=1e6)
     with pytest.raises(ValueError, match="Every code is all zero"):
-        huge.sparsity_report(X)
-    report = huge.sparsity_report(Xd)  # lazy: no error yet
+        sparsity_report(huge, X)
+    report = sparsity_report(huge, Xd)  # lazy: no error yet
     with pytest.raises(ValueError, match="Every code is all zero"):
         dask.compute(report)
     with pytest.raises(ValueError, match="Every code is all zero"):
@@ -282,7 +282,7 @@ def test_input_errors(client, dl, X):
     with pytest.raises(ValueError, match=message):
         dl.transform(wrong)
     with pytest.raises(ValueError, match=message):
-        dl.sparsity_report(wrong)
+        sparsity_report(dl, wrong)
     with pytest.raises(ValueError, match=message):
         normalized_loss(dl, wrong)
     with pytest.raises(ValueError, match="Expected a 2D dask array"):
@@ -302,7 +302,7 @@ def test_input_errors(client, dl, X):
         code.compute()
     inf = X.copy()
     inf[10, 0] = np.inf
-    report = dl.sparsity_report(da.from_array(inf, chunks=CHUNK))
+    report = sparsity_report(dl, da.from_array(inf, chunks=CHUNK))
     with pytest.raises(ValueError, match="infinity"):
         dask.compute(report)
 

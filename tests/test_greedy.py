@@ -188,9 +188,9 @@ def test_identity_dictionary_gives_soft_threshold_of_the_largest_entry():
         ({"alpha": 0.0}, "alpha must be a positive"),
         ({"alpha": -1.0}, "alpha must be a positive"),
         ({"alpha": float("nan")}, "alpha must be a positive"),
-        ({"max_steps": 0}, "max_steps must be a positive"),
-        ({"batch_size": 0}, "batch_size must be a positive"),
-        ({"rtol": -0.1}, "rtol must be in"),
+        ({"max_steps": 0}, r"'max_steps' parameter of greedy_l1_encode must be an int in the range \[1, inf\)"),
+        ({"batch_size": 0}, r"'batch_size' parameter of greedy_l1_encode must be an int in the range \[1, inf\)"),
+        ({"rtol": -0.1}, r"'rtol' parameter of greedy_l1_encode must be a float in the range \[0.0, 1.0\)"),
     ],
 )
 def test_invalid_arguments_raise_clear_errors(kwargs, match):

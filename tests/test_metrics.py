@@ -223,8 +223,10 @@ def test_avg_coef_norm_scorer_for_other_p(fitted, X):
     expected = sparsity_report(fitted, X, p=2)["avg_coef_norm"]
     assert s2(fitted, X) == pytest.approx(expected, rel=1e-12)
     assert avg_coef_norm(fitted, X, p=2) == pytest.approx(expected, rel=1e-12)
-    neg_s2 = make_avg_coef_norm_scorer(p=2, greater_is_better=True)
+    # As make_scorer: greater_is_better=False negates the metric (a loss).
+    neg_s2 = make_avg_coef_norm_scorer(p=2, greater_is_better=False)
     assert neg_s2(fitted, X) == pytest.approx(-expected)
+    assert neg_s2.__name__ == "neg_avg_coef_norm_p2"
     with pytest.raises(ValueError, match="p must be positive"):
         make_avg_coef_norm_scorer(p=0)
 

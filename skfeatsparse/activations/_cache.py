@@ -10,7 +10,6 @@ dask and zarr are optional (the ``dask`` extra) and imported only when used.
 
 import hashlib
 import json
-import os
 import shutil
 from numbers import Integral
 from pathlib import Path
@@ -20,8 +19,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._dask import optional_import
+from ..utils import optional_import
 from ._corpus import check_texts
+from ._extraction import Extraction
+from ._storage import NpyRows, NpyWriter, ZarrWriter, layer_file
 from ._tokens import TokenProvenance
 
 # metadata["format"] by storage. Version 1: ``.npy`` layers. Version 2 adds
@@ -36,67 +37,6 @@ def _fingerprint(texts):
     for text in texts:
         digest.update(text.encode() + b"\n")
     return digest.hexdigest()
-
-
-def _layer_file(layer, storage="npy"):
-    return f"layer_{layer:03d}.{storage}"
-
-
-class _NpyRows:
-    """A 2-D ``.npy`` file whose rows are read on demand, with plain reads.
-
-    Array-like enough for ``dask.array.from_array`` (shape, dtype, ndim,
-    slicing), and it pickles as its path, not its data: a distributed
-    scheduler ships a few bytes and each worker reads its own blocks.
-    """
-
-    def __init__(self, path):
-        data = np.load(path, mmap_mode="r")
-        self.path = str(path)
-        self.offset, self.shape, self.dtype = data.offset, data.shape, data.dtype
-        self.ndim = data.ndim
-        del data
-
-    def read(self, start, stop):
-        """Rows ``start:stop`` as an in-memory array."""
-        # Plain reads, not a memmap: mapped pages would count towards the
-        # process's memory until the whole file had been read once.
-        width = self.shape[1]
-        n = max(0, min(stop, self.shape[0]) - start)
-        with open(self.path, "rb") as f:
-            f.seek(self.offset + int(start) * width * self.dtype.itemsize)
-            return np.fromfile(f, dtype=self.dtype, count=n * width).reshape(n, width)
-
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        rows, cols = key[0], key[1:]
-        if isinstance(rows, slice) and rows.step in (None, 1):
-            start, stop, _ = rows.indices(self.shape[0])
-            return self.read(start, max(start, stop))[(slice(None),) + cols]
-        return np.array(np.load(self.path, mmap_mode="r")[key])
-
-    def __dask_tokenize__(self):
-        stat = os.stat(self.path)
-        return ("_NpyRows", self.path, stat.st_mtime_ns, stat.st_size)
-
-
-class _NpyWriter:
-    """A preallocated ``.npy`` file written by row blocks (no array in memory)."""
-
-    def __init__(self, path, shape, dtype):
-        header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-        self._offset = header.offset
-        self._dtype = np.dtype(dtype)
-        self._row_bytes = self._dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
-        del header
-        self._file = open(path, "r+b")
-
-    def write(self, row, block):
-        self._file.seek(self._offset + row * self._row_bytes)
-        self._file.write(np.ascontiguousarray(block, dtype=self._dtype).tobytes())
-
-    def close(self):
-        self._file.close()
 
 
 def cache_activations(
@@ -178,9 +118,10 @@ def cache_activations(
         check_is_fitted(transformer)
     except NotFittedError:
         transformer.fit()
+    extraction = Extraction.of(transformer)
     if layers is None:
         layers = [transformer.layer_]
-    pairs = transformer._normalize_layers(layers)
+    pairs = extraction.normalize_layers(layers)
     wanted = sorted({n for _, n in pairs})
     path = Path(path)
     if path.exists() and any(path.iterdir()):
@@ -201,7 +142,7 @@ def cache_activations(
                 shutil.rmtree(old)
     path.mkdir(parents=True, exist_ok=True)
 
-    counts, lengths = transformer._plan(texts)
+    counts, lengths = extraction.plan(texts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_rows = int(offsets[-1])
     metadata = {
@@ -225,18 +166,18 @@ def cache_activations(
     shape = (n_rows, transformer.hidden_size_)
     writers = {}
     for f in _INT_FIELDS:
-        writers[f] = _NpyWriter(path / f"{f}.npy", (n_rows,), np.int64)
+        writers[f] = NpyWriter(path / f"{f}.npy", (n_rows,), np.int64)
     vocab = {}
     try:
-        with transformer._progress_bar(len(texts)) as bar:
+        with extraction.progress_bar(len(texts)) as bar:
             plan = dict(
                 counts=counts, lengths=lengths, offsets=offsets, shape=shape, bar=bar
             )
             if format == "npy":
-                _write_npy(transformer, texts, path, wanted, plan, writers, vocab)
+                _write_npy(extraction, texts, path, wanted, plan, writers, vocab)
             else:
-                write = _ZarrWriter(zarr, path, wanted, shape, int(chunk_rows))
-                _write_in_order(transformer, texts, pairs, plan, write, writers, vocab)
+                write = ZarrWriter(zarr, path, wanted, shape, int(chunk_rows))
+                _write_in_order(extraction, texts, pairs, plan, write, writers, vocab)
     finally:
         for writer in writers.values():
             writer.close()
@@ -248,13 +189,13 @@ def cache_activations(
     return ActivationCache(path)
 
 
-def _write_npy(transformer, texts, path, wanted, plan, writers, vocab):
+def _write_npy(extraction, texts, path, wanted, plan, writers, vocab):
     """Batches sorted by length over the corpus, each text's rows at its offset."""
     counts, offsets = plan["counts"], plan["offsets"]
     for n in wanted:  # added to `writers`: the caller closes them, even on error
-        writers[n] = _NpyWriter(path / _layer_file(n), plan["shape"], np.float32)
-    batches = transformer._sorted_batches(range(len(texts)), plan["lengths"])
-    forward = transformer._iter_forward(texts, wanted, batches, True, plan["bar"])
+        writers[n] = NpyWriter(path / layer_file(n), plan["shape"], np.float32)
+    batches = extraction.sorted_batches(range(len(texts)), plan["lengths"])
+    forward = extraction.iter_forward(texts, wanted, batches, True, plan["bar"])
     for idx, rows, prov in forward:
         blocks = {**rows, **{f: getattr(prov, f) for f in _INT_FIELDS}}
         row = 0
@@ -265,50 +206,11 @@ def _write_npy(transformer, texts, path, wanted, plan, writers, vocab):
         vocab.update(zip(prov.token_id.tolist(), prov.token.tolist()))
 
 
-class _ZarrWriter:
-    """Zarr arrays appended to in row order, each chunk written once, whole.
-
-    Rows are buffered until they fill a chunk (no read-modify-write of
-    compressed chunks): memory is less than one chunk per layer.
-    """
-
-    def __init__(self, zarr, path, layers, shape, chunk_rows):
-        self.arrays = {
-            n: zarr.create(
-                shape=shape,
-                chunks=(chunk_rows, shape[1]),
-                dtype="float32",
-                store=str(path / _layer_file(n, "zarr")),
-                overwrite=True,
-            )
-            for n in layers
-        }
-        self.chunk_rows, self.n_rows = chunk_rows, shape[0]
-        self.pending = {n: [] for n in layers}  # rows from row `done` on
-        self.done = self.end = 0
-
-    def __call__(self, rows):
-        """Append ``{layer: rows}``; write every chunk now complete."""
-        for n, block in rows.items():
-            self.pending[n].append(block)
-        self.end += len(next(iter(rows.values())))
-        if self.end == self.n_rows:
-            flush = self.end
-        else:
-            flush = self.end - (self.end - self.done) % self.chunk_rows
-        if flush > self.done:
-            for n, arr in self.arrays.items():
-                block = np.concatenate(self.pending[n])
-                arr[self.done : flush] = block[: flush - self.done]
-                self.pending[n] = [block[flush - self.done :]]
-            self.done = flush
-
-
-def _write_in_order(transformer, texts, pairs, plan, write, writers, vocab):
+def _write_in_order(extraction, texts, pairs, plan, write, writers, vocab):
     """Windows of texts in order (as ``iter_batches``), rows to ``write``."""
     counts, lengths, bar = plan["counts"], plan["lengths"], plan["bar"]
-    for ids, rows in transformer._windows(texts, pairs, counts, lengths, bar):
-        prov = transformer._provenance_of(texts, ids)
+    for ids, rows in extraction.windows(texts, pairs, counts, lengths, bar):
+        prov = extraction.provenance_of(texts, ids)
         for f, writer in writers.items():
             writer.write(plan["offsets"][ids.start], getattr(prov, f))
         vocab.update(zip(prov.token_id.tolist(), prov.token.tolist()))
@@ -385,7 +287,7 @@ class ActivationCache:
         return int(layer) % n
 
     def _layer_path(self, layer):
-        return self.path / _layer_file(self._layer_index(layer), self.storage)
+        return self.path / layer_file(self._layer_index(layer), self.storage)
 
     def _open_zarr(self, layer, feature):
         path = self._layer_path(layer)  # a bad layer is a KeyError first
@@ -443,7 +345,7 @@ class ActivationCache:
         if self.storage == "zarr":
             rows = self._open_zarr(layer, "reading a zarr ActivationCache")
         else:
-            rows = _NpyRows(self._layer_path(layer))
+            rows = NpyRows(self._layer_path(layer))
         n_rows = rows.shape[0]
         starts = np.arange(0, n_rows, batch_size)
         if shuffle:
@@ -504,7 +406,7 @@ class ActivationCache:
             return da.from_zarr(z, chunks=(rows, width), name=name)
         rows = int(chunks or 4096)
         return da.from_array(
-            _NpyRows(path),
+            NpyRows(path),
             chunks=(rows, width),
             name=f"activation-cache-{tokenize(stamp, rows)}",
             asarray=True,

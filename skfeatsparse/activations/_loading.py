@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _device
+from ..utils import torch_device as _torch_device
 
 _DEMO_HINT = 'pip install "skfeatsparse[demo]"'
 _DTYPES = ("float32", "float16", "bfloat16")
@@ -182,7 +182,7 @@ def load_model(model, *, device="cpu", dtype="float32", verbose=False):
     so the caller's object is never modified.
     """
     torch_dtype = _torch_dtype(dtype)
-    torch_device = _device.torch_device(device)
+    torch_device = _torch_device(device)
     if _is_loaded(model):
         if not callable(getattr(model, "get_input_embeddings", None)):
             raise TypeError(

@@ -5,13 +5,11 @@ every layer of BERT models, one sample per token. ``TransformerActivations``
 produces exactly those samples, one row per real token (or one per text when
 pooled), ready for a dictionary learner in a ``Pipeline``. This module holds
 the public estimator; how a corpus is planned, batched and put back in order
-is in ``_batching``, the per-batch tokenizer and model calls in ``_tokens``.
+is in ``_extraction``, the per-batch tokenizer and model calls in ``_tokens``,
+the dask graph of :meth:`TransformerActivations.to_dask` in ``_dask``.
 """
 
 import os
-import threading
-import uuid
-import weakref
 from numbers import Integral
 
 import numpy as np
@@ -19,48 +17,14 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._batching import _TOKENIZE_CHUNK, _BatchedExtraction
-from .._dask import optional_import
+from . import _dask
 from ._corpus import check_texts
+from ._extraction import TOKENIZE_CHUNK, Extraction, normalize_layers
 from ._loading import PortableModel, _is_loaded, load_model, load_tokenizer
 from ._tokens import TokenProvenance, hidden_states, pad_token_id
 
-_WINDOW_BATCHES = 16  # iter_batches sorts windows of this many batches by length
 
-# One forward pass at a time per fitted transformer within a process: dask's
-# threaded scheduler would otherwise run chunks concurrently on one model and
-# one tokenizer, whose settings (truncation) are shared mutable state, and
-# torch already spreads each pass over the cores (or the GPU). Keyed weakly:
-# no transformer is kept alive by its lock.
-_LOCKS = weakref.WeakKeyDictionary()
-_LOCKS_LOCK = threading.Lock()
-
-
-def _lock_of(transformer):
-    with _LOCKS_LOCK:
-        if transformer not in _LOCKS:
-            _LOCKS[transformer] = threading.Lock()
-        return _LOCKS[transformer]
-
-
-def _chunk_rows(transformer, texts, layers, counts, lengths):
-    """One dask chunk: ``{layer: rows}`` of ``texts``, in text order.
-
-    ``counts`` and ``lengths`` come from the planning pass of ``to_dask``, so
-    the texts are not planned (nor warned about) again.
-    """
-    pairs = [(n, n) for n in layers]
-    with _lock_of(transformer):
-        return transformer._rows_in_order(
-            list(texts),
-            range(len(texts)),
-            pairs,
-            np.asarray(counts),
-            np.asarray(lengths),
-        )
-
-
-class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator):
+class TransformerActivations(TransformerMixin, BaseEstimator):
     """Hidden-state activations of a language model, one row per token.
 
     A scikit-learn transformer from a list of strings to a 2-D float array:
@@ -239,7 +203,7 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
         )
         self.n_hidden_states_ = len(probe)
         self.hidden_size_ = int(probe[0].shape[-1])
-        self.layer_ = self._normalize_layers([self.layer])[0][1]
+        self.layer_ = normalize_layers([self.layer], self.n_hidden_states_)[0][1]
         limits = [self.max_length]
         limits.append(getattr(self.model_.config, "max_position_embeddings", None))
         limits.append(getattr(self.tokenizer_, "model_max_length", None))
@@ -284,10 +248,11 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self)
         texts = check_texts(X)
-        pairs = self._normalize_layers(layers)
-        counts, lengths = self._plan(texts)
-        with self._progress_bar(len(texts)) as bar:
-            out = self._rows_in_order(
+        extraction = Extraction.of(self)
+        pairs = extraction.normalize_layers(layers)
+        counts, lengths = extraction.plan(texts)
+        with extraction.progress_bar(len(texts)) as bar:
+            out = extraction.rows_in_order(
                 texts, range(len(texts)), pairs, counts, lengths, bar
             )
         return {given: out[n] for given, n in pairs}
@@ -318,10 +283,11 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self)
         texts = check_texts(X)
-        self._plan(texts)
-        chunks = range(0, len(texts), _TOKENIZE_CHUNK)
+        extraction = Extraction.of(self)
+        extraction.plan(texts)
+        chunks = range(0, len(texts), TOKENIZE_CHUNK)
         return TokenProvenance.concat(
-            [self._provenance_of(texts, range(i, i + _TOKENIZE_CHUNK)) for i in chunks]
+            [extraction.provenance_of(texts, range(i, i + TOKENIZE_CHUNK)) for i in chunks]
         )
 
     def iter_batches(self, X, *, layers=None, return_provenance=False):
@@ -354,8 +320,9 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self)
         texts = check_texts(X)
-        pairs = self._normalize_layers([self.layer_] if layers is None else layers)
-        counts, lengths = self._plan(texts)  # checks every text and warns now
+        extraction = Extraction.of(self)
+        pairs = extraction.normalize_layers([self.layer_] if layers is None else layers)
+        counts, lengths = extraction.plan(texts)  # checks every text and warns now
 
         def batches_of(rows, prov, offsets):
             for b in range(0, len(offsets) - 1, self.batch_size):
@@ -367,26 +334,14 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
                 yield (out, prov[lo:hi]) if return_provenance else out
 
         def generate():
-            with self._progress_bar(len(texts)) as bar:
-                for ids, rows in self._windows(texts, pairs, counts, lengths, bar):
-                    prov = return_provenance and self._provenance_of(texts, ids)
+            with extraction.progress_bar(len(texts)) as bar:
+                for ids, rows in extraction.windows(texts, pairs, counts, lengths, bar):
+                    prov = return_provenance and extraction.provenance_of(texts, ids)
                     window_counts = counts[ids.start : ids.stop]
                     offsets = np.concatenate([[0], np.cumsum(window_counts)])
                     yield from batches_of(rows, prov, offsets)
 
         return generate()
-
-    def _windows(self, texts, pairs, counts, lengths, bar=None):
-        """Yield ``(ids, {layer: rows})`` for consecutive windows of texts.
-
-        A window is ``_WINDOW_BATCHES * batch_size`` texts, sorted by length
-        into batches and put back in order: memory is one window's rows,
-        whatever the corpus length. ``ids`` is the window's range of texts.
-        """
-        window = _WINDOW_BATCHES * self.batch_size
-        for start in range(0, len(texts), window):
-            ids = range(start, min(start + window, len(texts)))
-            yield ids, self._rows_in_order(texts, ids, pairs, counts, lengths, bar)
 
     def to_dask(self, X, *, layers=None, texts_per_chunk=None):
         """Activations as a lazy dask array, one chunk per group of texts.
@@ -446,15 +401,9 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
         ...           for n, a in arrays.items()]  # doctest: +SKIP
         >>> dask.compute(*stores)  # doctest: +SKIP
         """
-        da = optional_import("dask.array", "TransformerActivations.to_dask")
-        import dask
-
         check_is_fitted(self)
         texts = check_texts(X)
-        pairs = self._normalize_layers([self.layer_] if layers is None else layers)
-        if texts_per_chunk is None:
-            texts_per_chunk = _WINDOW_BATCHES * self.batch_size
-        elif (
+        if texts_per_chunk is not None and (
             not isinstance(texts_per_chunk, Integral)
             or isinstance(texts_per_chunk, bool)
             or texts_per_chunk < 1
@@ -463,32 +412,13 @@ class TransformerActivations(_BatchedExtraction, TransformerMixin, BaseEstimator
                 f"texts_per_chunk must be a positive int or None, got "
                 f"{texts_per_chunk!r}."
             )
-        counts, lengths = self._plan(texts)  # checks every text and warns now
-        wanted = sorted({n for _, n in pairs})
-        width = self.hidden_size_
-        name = f"transformer-activations-{uuid.uuid4().hex}"
-        # The transformer is one literal key of the graph, not an argument
-        # embedded in each chunk's task.
-        model = dask.delayed(self, name=name, traverse=False)
-        blocks = {n: [] for n in wanted}
-        for k, start in enumerate(range(0, len(texts), int(texts_per_chunk))):
-            stop = min(start + int(texts_per_chunk), len(texts))
-            rows = dask.delayed(_chunk_rows, pure=True)(
-                model,
-                tuple(texts[start:stop]),
-                tuple(wanted),
-                counts[start:stop],
-                lengths[start:stop],
-                dask_key_name=f"{name}-forward-{k}",
-            )
-            shape = (int(counts[start:stop].sum()), width)
-            for n in wanted:
-                blocks[n].append(
-                    da.from_delayed(
-                        rows[n], shape, dtype=np.float32, name=f"{name}-{n}-{k}"
-                    )
-                )
-        arrays = {n: da.concatenate(blocks[n], axis=0) for n in wanted}
+        extraction = Extraction.of(self)
+        pairs = extraction.normalize_layers([self.layer_] if layers is None else layers)
+        counts, lengths = extraction.plan(texts)  # checks every text and warns now
+        arrays = _dask.activation_arrays(
+            self, texts, sorted({n for _, n in pairs}), counts, lengths,
+            texts_per_chunk=texts_per_chunk or extraction.window_texts,
+        )  # fmt: skip
         if layers is None:
             return arrays[pairs[0][1]]
         return {given: arrays[n] for given, n in pairs}

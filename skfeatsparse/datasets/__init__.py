@@ -1,6 +1,7 @@
 """The paper's synthetic data: sparse-linear activations and three controls."""
 
 from ._synthetic import (
+    CONTROLS,
     make_gaussian,
     make_heavy_tailed,
     make_rademacher,
@@ -8,6 +9,7 @@ from ._synthetic import (
 )
 
 __all__ = [
+    "CONTROLS",
     "make_gaussian",
     "make_heavy_tailed",
     "make_rademacher",

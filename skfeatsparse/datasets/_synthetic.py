@@ -7,6 +7,7 @@ dictionary, rows are atoms, as everywhere in skfeatsparse.
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
@@ -19,9 +20,7 @@ _SHAPE_CONSTRAINTS = {
 
 def _unit_rows(rng, n_rows, n_features):
     """Rows drawn uniformly from the unit sphere (normalised Gaussian vectors)."""
-    rows = rng.standard_normal((n_rows, n_features))
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows
+    return normalize(rng.standard_normal((n_rows, n_features)), copy=False)
 
 
 @validate_params(
@@ -297,3 +296,12 @@ def make_rademacher(n_samples=16384, n_features=256, *, random_state=None):
     """
     signs = check_random_state(random_state).randint(2, size=(n_samples, n_features))
     return 2.0 * signs - 1.0
+
+
+#: The paper's controls (Appendix D), each ``f(n_samples, n_features, *,
+#: random_state)`` with identity covariance: the data that are *not* sparse-linear.
+CONTROLS = {
+    "gaussian": make_gaussian,
+    "heavy_tailed": make_heavy_tailed,
+    "rademacher": make_rademacher,
+}

@@ -13,29 +13,30 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.preprocessing import normalize
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .. import _dask
-from .._dask import is_dask_array
-from .._device import torch_device
+from ..utils import check_dask_array, is_dask_array, torch_device
+from . import _dask
 from ._dictionary_step import (
     gradient_step,
     mod_step,
     normalize_and_reseed,
     residual_directions,
-    row_norms,
     sufficient_statistics,
 )
 from ._greedy import (
     block_rows,
-    default_max_steps,
     float_dtypes,
     gram_fits,
     greedy_l1_encode,
+    resolve_max_steps,
+    warn_capped,
 )
-from ._objective import CodeStatistics
+from ._objective import ObjectiveSums, coded_sums
 
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
 # dictionary learning, Mairal et al. 2009): each new batch weighs 1 - _FORGET.
@@ -79,7 +80,7 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
         yield start, X_block, code, int(np.count_nonzero(n_steps >= max_steps))
 
 
-def _code_pass(X, components, alpha, *, max_steps, batch_size, device, stats, mean=None):
+def _code_pass(X, components, alpha, *, max_steps, batch_size, device, sums, mean=None):
     """Code ``X`` block by block; returns the sparse code and per-sample errors."""
     blocks, errors, n_capped = [], [], 0
     for _, X_block, code, capped in _encode_blocks(
@@ -88,7 +89,7 @@ def _code_pass(X, components, alpha, *, max_steps, batch_size, device, stats, me
     ):
         n_capped += capped
         code = sp.csr_matrix(code)
-        errors.append(stats.add(X_block, code, code @ components))
+        errors.append(sums.add(X_block, code, code @ components))
         blocks.append(code)
     return sp.vstack(blocks, format="csr"), np.concatenate(errors), n_capped
 
@@ -366,10 +367,17 @@ class GreedyL1DictionaryLearning(
         self : object
         """
         if is_dask_array(X):
-            return _dask.stream_partial_fit(self, X)
-        first = not hasattr(self, "components_")
-        X = validate_data(self, X, dtype=float_dtypes(X), reset=first)
-        if first:
+            return _dask.stream_partial_fit(
+                self, X, step=lambda block, first: self._partial_fit(block)
+            )
+        return self._partial_fit(X)
+
+    def _partial_fit(self, X, reset=None):
+        """``partial_fit`` on an array; ``reset`` (default: not fitted yet) starts afresh."""
+        if reset is None:
+            reset = not hasattr(self, "components_")
+        X = validate_data(self, X, dtype=float_dtypes(X), reset=reset)
+        if reset:
             self._initialize(X, check_random_state(self.random_state))
             ratio = self.alpha_ratio if self.alpha == "auto" else None
             self.alpha_ = self._first_alpha(X - self.mean_, ratio)
@@ -413,8 +421,7 @@ class GreedyL1DictionaryLearning(
         norms = row_norms(atoms)
         zero = norms <= 1e-12 * max(float(norms.max(initial=0.0)), np.finfo(float).tiny)
         atoms[zero] = rng.standard_normal((int(zero.sum()), n_features))
-        atoms /= row_norms(atoms)[:, None]
-        self.components_ = atoms
+        self.components_ = normalize(atoms, copy=False)
         self._rng = rng
         self._history = {
             k: []
@@ -450,8 +457,8 @@ class GreedyL1DictionaryLearning(
     def _pass(self, Xc, alpha, stream=False):
         """One alternation: code, then the dictionary step. Returns (L, max_coef)."""
         start_time = time.perf_counter()
-        stats = CodeStatistics()
-        max_steps = self.max_steps or default_max_steps(Xc.shape[1])
+        sums = ObjectiveSums()
+        max_steps = resolve_max_steps(self.max_steps, Xc.shape[1])
         old = self.components_
         if self.dictionary_step == "gradient":
             # One step per mini-batch, from the sparse codes: no
@@ -462,12 +469,11 @@ class GreedyL1DictionaryLearning(
                 X_block = Xc[start : start + self.batch_size]
                 code, error, capped = _code_pass(
                     X_block, components, alpha, max_steps=max_steps,
-                    batch_size=self.batch_size, device=self.device, stats=stats,
+                    batch_size=self.batch_size, device=self.device, sums=sums,
                 )
                 self._n_capped += capped
                 gradient_step(code, X_block, components, self.learning_rate)
-                norms = row_norms(components)
-                components /= np.maximum(norms, np.finfo(components.dtype).tiny)[:, None]
+                normalize(components, copy=False)
                 blocks.append(code)
                 errors.append(error)
             code, error = sp.vstack(blocks, format="csr"), np.concatenate(errors)
@@ -475,7 +481,7 @@ class GreedyL1DictionaryLearning(
         else:
             code, error, capped = _code_pass(
                 Xc, old, alpha, max_steps=max_steps, batch_size=self.batch_size,
-                device=self.device, stats=stats,
+                device=self.device, sums=sums,
             )
             self._n_capped += capped
             gram, cross = sufficient_statistics(code, Xc)
@@ -491,14 +497,14 @@ class GreedyL1DictionaryLearning(
             lambda k: residual_directions(Xc, code, old, error, k, self._rng),
         )
         self.components_ = new.astype(Xc.dtype, copy=False)
-        objective = stats.objective(alpha)
-        max_coef = stats.mean_max_coef()
+        objective = sums.objective(alpha)
+        max_coef = sums.mean_max_coef()
         elapsed = time.perf_counter() - start_time
         if self._history["time"]:
             elapsed += self._history["time"][-1]
         for key, value in zip(
             self._history,
-            (objective, alpha, max_coef, stats.nonzero / stats.n_samples, n_dead, elapsed),
+            (objective, alpha, max_coef, sums.nonzero / sums.n_samples, n_dead, elapsed),
         ):
             self._history[key].append(value)
         self.n_resampled_ += n_dead
@@ -527,6 +533,61 @@ class GreedyL1DictionaryLearning(
     def _transform_alpha(self):
         return self.alpha_ if self.transform_alpha is None else float(self.transform_alpha)
 
+    def _validate_for_coding(self, X):
+        """``X`` checked as fitted data (numpy), with the dictionary in its dtype."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
+        return X, self.components_.astype(X.dtype, copy=False)
+
+    def iter_transform(self, X):
+        """Code ``X`` block by block: the codes of a large ``X`` without holding them.
+
+        What :meth:`transform` computes, ``batch_size`` rows at a time, with
+        the Gram matrix of the dictionary formed once for all blocks. The
+        metrics of :mod:`skfeatsparse.metrics` read their per-sample terms
+        from it, so a dataset is coded once for every metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to code at ``transform_alpha``. Checked when this is called,
+            not at the first block.
+
+        Yields
+        ------
+        X_block : ndarray of shape (n_block, n_features)
+            Consecutive rows of ``X`` as the dictionary codes them: centred
+            by ``mean_``, in the dtype of the codes.
+        code : ndarray of shape (n_block, n_components)
+            Their codes, as ``transform`` gives them.
+
+        Examples
+        --------
+        >>> from skfeatsparse.datasets import make_sparse_linear
+        >>> from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+        >>> X = make_sparse_linear(1000, 8, avg_active=2, random_state=0)
+        >>> dl = GreedyL1DictionaryLearning(32, batch_size=400, random_state=0).fit(X)
+        >>> [code.shape for _, code in dl.iter_transform(X)]
+        [(400, 32), (400, 32), (200, 32)]
+        """
+        X, components = self._validate_for_coding(X)
+        return self._iter_codes(X, components, stacklevel=3)
+
+    def _iter_codes(self, X, components, *, stacklevel):
+        max_steps = resolve_max_steps(self.max_steps, X.shape[1])
+        n_capped = 0
+        for _, X_block, code, capped in _encode_blocks(
+            X, components, self._transform_alpha, max_steps=max_steps,
+            batch_size=self.batch_size, device=self.device,
+            mean=self.mean_.astype(X.dtype),
+        ):  # fmt: skip
+            n_capped += capped
+            yield X_block, code
+        warn_capped(
+            n_capped, X.shape[0], max_steps, penalty="transform_alpha",
+            stacklevel=stacklevel,
+        )  # fmt: skip
+
     def transform(self, X):
         """Code ``X`` with the learned dictionary at ``transform_alpha``.
 
@@ -550,26 +611,12 @@ class GreedyL1DictionaryLearning(
         if is_dask_array(X):
             X = self._check_dask(X)
             return _dask.transform(self, X, dtype=_output_dtype(X))
-        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
-        components = self.components_.astype(X.dtype, copy=False)
-        max_steps = self.max_steps or default_max_steps(X.shape[1])
+        X, components = self._validate_for_coding(X)
         code = np.empty((X.shape[0], components.shape[0]), dtype=X.dtype)
-        n_capped = 0
-        for start, _, block, capped in _encode_blocks(
-            X, components, self._transform_alpha, max_steps=max_steps,
-            batch_size=self.batch_size, device=self.device,
-            mean=self.mean_.astype(X.dtype),
-        ):
+        start = 0
+        for _, block in self._iter_codes(X, components, stacklevel=4):
             code[start : start + block.shape[0]] = block
-            n_capped += capped
-        if n_capped:
-            warnings.warn(
-                f"{n_capped} of {X.shape[0]} samples reached max_steps={max_steps} "
-                "greedy steps before the stopping rule; raise max_steps or "
-                "transform_alpha.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+            start += block.shape[0]
         return code
 
     def inverse_transform(self, X):
@@ -589,8 +636,6 @@ class GreedyL1DictionaryLearning(
         check_is_fitted(self)
         if is_dask_array(X):
             return _dask.inverse_transform(self, X)
-        from sklearn.utils import check_array
-
         code = check_array(X, dtype=[np.float64, np.float32], accept_sparse="csr")
         if code.shape[1] != self.components_.shape[0]:
             raise ValueError(
@@ -599,52 +644,12 @@ class GreedyL1DictionaryLearning(
             )
         return np.asarray(code @ self.components_.astype(code.dtype)) + self.mean_
 
-    def sparsity_report(self, X, *, p=1.0):
-        """All of the paper's metrics on ``X`` from one coding pass (a dict).
-
-        Keys: ``normalized_loss``, ``avg_coef_norm``, ``nonzero_count``,
-        ``final_loss``, ``explained_variance``, ``max_coef``, ``alpha``,
-        ``n_samples``. See :mod:`skfeatsparse.metrics`.
-
-        Parameters
-        ----------
-        X : array-like or dask.array.Array of shape (n_samples, n_features)
-            Data to code at ``transform_alpha``. For a ``dask.array.Array`` the
-            report is lazy: its values are 0-d dask arrays (``float(value)``,
-            or ``dask.compute(report)`` for all of them in one pass), summed
-            block by block with a tree reduction. The ValueError for all-zero
-            codes is then raised when the report is computed.
-        p : float, default=1.0
-            Exponent of ``avg_coef_norm`` (the paper's S_p).
-
-        Returns
-        -------
-        report : dict
-        """
-        check_is_fitted(self)
-        if is_dask_array(X):
-            return _dask.sparsity_report(self, self._check_dask(X), p=p)
-        return self._code_statistics(X, p=p).report(self._transform_alpha)
-
     def _check_dask(self, X):
         """``X`` (a dask array) checked as ``validate_data`` checks an array,
         without computing it: shape, dtype, number and names of features."""
-        X = _dask.check_dask_array(X, n_features=self.n_features_in_, estimator=self)
+        X = check_dask_array(X, n_features=self.n_features_in_, estimator=self)
         validate_data(self, X, reset=False, skip_check_array=True)  # feature names
         return X
-
-    def _code_statistics(self, X, *, p=1.0):
-        """:class:`CodeStatistics` of coding ``X`` (numpy) at ``transform_alpha``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
-        stats = CodeStatistics(p=p)
-        max_steps = self.max_steps or default_max_steps(X.shape[1])
-        _code_pass(
-            X, self.components_.astype(X.dtype, copy=False), self._transform_alpha,
-            max_steps=max_steps, batch_size=self.batch_size, device=self.device,
-            stats=stats, mean=self.mean_.astype(X.dtype),
-        )
-        return stats
 
     def score(self, X, y=None):
         """Minus the normalized loss on ``X`` (greater is better, like KMeans.score).
@@ -660,18 +665,21 @@ class GreedyL1DictionaryLearning(
         -------
         score : float
         """
-        return -float(self.sparsity_report(X)["normalized_loss"])
+        check_is_fitted(self)
+        if is_dask_array(X):
+            sums = _dask.objective_sums(self, self._check_dask(X)).compute()
+        else:
+            sums = coded_sums(self, X, ObjectiveSums())
+        return -float(sums.normalized_loss(self._transform_alpha))
 
     def _fit_dask(self, X):
-        """``fit`` on a dask array: ``max_iter`` shuffled epochs of ``partial_fit``."""
-        rng = check_random_state(self.random_state)
-        fitted = [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]
-        for attribute in fitted:
-            delattr(self, attribute)  # a fresh fit: the first block initialises
+        """``fit`` on a dask array: ``max_iter`` shuffled epochs of ``partial_fit``,
+        the first block starting from a fresh initialisation."""
         return _dask.stream_partial_fit(
-            self, X, n_epochs=self.max_iter, rng=rng, tol=self.tol,
-            alpha_rtol=_ALPHA_RTOL,
-        )
+            self, X, step=lambda block, first: self._partial_fit(block, reset=first),
+            fresh=True, n_epochs=self.max_iter, rng=check_random_state(self.random_state),
+            tol=self.tol, alpha_rtol=_ALPHA_RTOL,
+        )  # fmt: skip
 
     @property
     def _n_features_out(self):

@@ -11,6 +11,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from numba import njit, prange
+from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import row_norms
 
 # Ridge added to code.T @ code before solving, relative to its mean diagonal:
 # keeps the solve defined when atoms are unused or exactly collinear.
@@ -120,11 +122,6 @@ def gradient_step(code, X, components, learning_rate, n_iter=30):
     return components
 
 
-def row_norms(A):
-    """Euclidean norms of the rows of ``A``, without a temporary of ``A``'s size."""
-    return np.sqrt(np.einsum("ij,ij->i", A, A))
-
-
 def normalize_and_reseed(components, usage, reseed):
     """Unit rows; atoms with no usage (or zero norm) replaced by ``reseed(k)``.
 
@@ -160,5 +157,5 @@ def residual_directions(X, code, components, sample_error, n_atoms, rng):
     # drawn in chunks (tens of thousands of dead atoms in a large dictionary).
     for start in range(n_good, n_atoms, 4096):
         fill = rng.standard_normal((min(4096, n_atoms - start), X.shape[1]))
-        directions[start : start + fill.shape[0]] = fill / row_norms(fill)[:, None]
+        directions[start : start + fill.shape[0]] = normalize(fill, copy=False)
     return directions

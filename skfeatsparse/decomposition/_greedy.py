@@ -18,13 +18,15 @@ Two engines compute the same code:
 
 import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, validate_params
 
-from .._device import torch_device
+from ..utils import torch_device
 
 # The literal stopping rule "coefficient <= 0" can cycle for ever in floating
 # point between near-duplicate atoms (the residual bounces between them with a
@@ -64,6 +66,22 @@ def block_rows(batch_size, n_atoms, itemsize):
 def default_max_steps(n_features):
     """Default cap on greedy steps per sample: ``max(64, 4 * n_features)``."""
     return max(64, 4 * int(n_features))
+
+
+def resolve_max_steps(max_steps, n_features):
+    """``max_steps``, or the default cap for ``n_features`` when it is None."""
+    return default_max_steps(n_features) if max_steps is None else int(max_steps)
+
+
+def warn_capped(n_capped, n_samples, max_steps, *, penalty="alpha", stacklevel=2):
+    """The one warning for samples whose pursuit reached ``max_steps``."""
+    if n_capped:
+        warnings.warn(
+            f"{n_capped} of {n_samples} samples reached max_steps={max_steps} greedy "
+            f"steps before the stopping rule; raise max_steps or {penalty}.",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 # "reassoc", "nnan" and "nsz" let LLVM vectorise the max reduction; they cannot
@@ -229,6 +247,15 @@ def _is_torch_tensor(X):
     return type(X).__module__.startswith("torch") and hasattr(X, "detach")
 
 
+@validate_params(
+    {
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "rtol": [Interval(Real, 0, 1, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "return_n_steps": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def greedy_l1_encode(
     X,
     components,
@@ -318,14 +345,6 @@ def greedy_l1_encode(
     """
     dtype_arg = dtype
     alpha = _check_alpha(alpha)
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if max_steps is not None and (
-        not isinstance(max_steps, numbers.Integral) or max_steps < 1
-    ):
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}.")
-    if rtol is not None and not (0 <= rtol < 1):
-        raise ValueError(f"rtol must be in [0, 1), got {rtol!r}.")
 
     as_torch = _is_torch_tensor(X)
     if as_torch:
@@ -380,8 +399,7 @@ def greedy_l1_encode(
                 f"gram has shape {gram.shape}, expected {(components.shape[0],) * 2} "
                 "(components @ components.T)."
             )
-    if max_steps is None:
-        max_steps = default_max_steps(X.shape[1])
+    max_steps = resolve_max_steps(max_steps, X.shape[1])
     if rtol is None:
         rtol = DEFAULT_RTOL[dtype]
     half_alpha = alpha / 2
@@ -412,11 +430,5 @@ def greedy_l1_encode(
         capped = int((n_steps >= max_steps).sum())
     if not as_torch and code.dtype != out_dtype:
         code = code.astype(out_dtype)
-    if capped:
-        warnings.warn(
-            f"{capped} of {X.shape[0]} samples reached max_steps={max_steps} greedy "
-            "steps before the stopping rule; raise max_steps or alpha.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+    warn_capped(capped, X.shape[0], max_steps, stacklevel=3)  # past validate_params
     return (code, n_steps) if return_n_steps else code

@@ -17,38 +17,12 @@ return floats, as scikit-learn's scorer contract asks.
 from numbers import Real
 
 import numpy as np
-from sklearn.base import check_is_fitted
-from sklearn.pipeline import Pipeline
 
-from .. import _dask
-from .._dask import is_dask_array
-from ..decomposition._objective import code_statistics
-
-METRICS = (
-    "normalized_loss",
-    "avg_coef_norm",
-    "nonzero_count",
-    "final_loss",
-    "explained_variance",
-)
-
-
-def _final_coder(estimator, X):
-    """The fitted sparse coder at the end of ``estimator`` and ``X`` as it sees it."""
-    final = estimator
-    if isinstance(estimator, Pipeline):
-        final = estimator.steps[-1][1]
-    if not hasattr(final, "sparsity_report"):
-        raise TypeError(
-            "Expected a fitted GreedyL1DictionaryLearning or a Pipeline ending in "
-            f"one, got {type(final).__name__}: the sparsity metrics need the "
-            "dictionary and the penalty of the final step. For other coders, use "
-            "sparsity_metrics(X, code, components, alpha)."
-        )
-    check_is_fitted(final)
-    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-        X = estimator[:-1].transform(X)
-    return final, X
+from ..decomposition._objective import coded_sums
+from ..utils import compute_values, is_dask_array
+from . import _dask
+from ._coders import coding_penalty, final_coder
+from ._statistics import METRICS, CodeStatistics, code_statistics
 
 
 def sparsity_report(estimator, X, y=None, *, p=1.0):
@@ -85,8 +59,12 @@ def sparsity_report(estimator, X, y=None, *, p=1.0):
     >>> sorted(sparsity_report(dl, X))[:3]
     ['alpha', 'avg_coef_norm', 'explained_variance']
     """
-    final, X = _final_coder(estimator, X)
-    return final.sparsity_report(X, p=p)
+    _check_p(p)
+    final, X = final_coder(estimator, X)
+    alpha = coding_penalty(final)
+    if is_dask_array(X):
+        return _dask.coder_report(final, X, alpha, p=p)
+    return coded_sums(final, X, CodeStatistics(p=p)).report(alpha)
 
 
 def sparsity_metrics(X, code, components, alpha, *, p=1.0):
@@ -131,11 +109,15 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
     return stats.report(alpha)
 
 
+def _check_p(p):
+    if not (isinstance(p, Real) and np.isfinite(p) and p > 0):
+        raise ValueError(f"p must be positive, got {p!r}.")
+
+
 def _check_penalty(alpha, p):
     if not (isinstance(alpha, Real) and np.isfinite(alpha) and alpha > 0):
         raise ValueError(f"alpha must be a positive finite number, got {alpha!r}.")
-    if not p > 0:
-        raise ValueError(f"p must be positive, got {p!r}.")
+    _check_p(p)
 
 
 def _make_scorer(metric, sign):
@@ -168,8 +150,23 @@ neg_nonzero_count = _make_scorer("nonzero_count", -1)
 neg_final_loss = _make_scorer("final_loss", -1)
 
 
-def make_avg_coef_norm_scorer(p=1.0, *, greater_is_better=False):
+def make_avg_coef_norm_scorer(p=1.0, *, greater_is_better=True):
     """A scorer for the average coefficient norm S_p with another exponent ``p``.
+
+    Parameters
+    ----------
+    p : float, default=1.0
+        The exponent, > 0.
+    greater_is_better : bool, default=True
+        As in :func:`sklearn.metrics.make_scorer`: True returns S_p itself (as
+        :func:`avg_coef_norm` does); False returns minus S_p (a lower S_p,
+        sparser codes, then scores higher), for model selection.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y=None) -> float``, named ``avg_coef_norm_p<p>``
+        (``neg_avg_coef_norm_p<p>`` when ``greater_is_better=False``).
 
     Examples
     --------
@@ -178,9 +175,8 @@ def make_avg_coef_norm_scorer(p=1.0, *, greater_is_better=False):
     >>> s2.__name__
     'avg_coef_norm_p2'
     """
-    if not p > 0:
-        raise ValueError(f"p must be positive, got {p!r}.")
-    sign = 1 if not greater_is_better else -1
+    _check_p(p)
+    sign = 1 if greater_is_better else -1
 
     def scorer(estimator, X, y=None):
         return sign * float(sparsity_report(estimator, X, p=p)["avg_coef_norm"])
@@ -196,5 +192,5 @@ def sparsity_scores(estimator, X, y=None):
     own score, and the data are coded once instead of five times (also for a
     dask array ``X``: the lazy report is computed in one pass).
     """
-    report = _dask.compute_report(sparsity_report(estimator, X))
+    report = compute_values(sparsity_report(estimator, X))
     return {name: float(report[name]) for name in METRICS}

@@ -13,18 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from ..datasets import (
-    make_gaussian,
-    make_heavy_tailed,
-    make_rademacher,
-    make_sparse_linear,
-)
-
-CONTROLS = {
-    "gaussian": make_gaussian,
-    "heavy_tailed": make_heavy_tailed,
-    "rademacher": make_rademacher,
-}
+from ..datasets import CONTROLS, make_sparse_linear
 
 
 def _integers(value, name):

@@ -12,8 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..activations import TransformerActivations, token_embeddings
 from ..decomposition import GreedyL1DictionaryLearning
-from ..metrics import sparsity_report
-from .synthetic import METRIC_COLUMNS
+from ..metrics import METRICS, sparsity_report
 
 
 def _subsample(X, max_rows, rng):
@@ -36,7 +35,7 @@ def _report(dl, X):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         report = sparsity_report(dl, X)
-    row = {name: float(report[name]) for name in METRIC_COLUMNS}
+    row = {name: float(report[name]) for name in METRICS}
     row.update(alpha=dl.alpha_, transform_alpha=float(report["alpha"]), n_iter=dl.n_iter_)
     return row
 

@@ -13,17 +13,9 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..datasets import make_gaussian, make_heavy_tailed, make_rademacher, make_sparse_linear
+from ..datasets import CONTROLS, make_sparse_linear
 from ..decomposition import GreedyL1DictionaryLearning
-from ..metrics import sparsity_report
-
-CONTROLS = {
-    "gaussian": make_gaussian,
-    "heavy-tailed": make_heavy_tailed,
-    "rademacher": make_rademacher,
-}
-METRIC_COLUMNS = ("normalized_loss", "avg_coef_norm", "nonzero_count", "final_loss",
-                  "explained_variance")
+from ..metrics import METRICS, sparsity_report
 
 
 def _measure(X, *, dictionary_ratio, random_state, dtype, **fit_params):
@@ -36,7 +28,7 @@ def _measure(X, *, dictionary_ratio, random_state, dtype, **fit_params):
         warnings.simplefilter("ignore", ConvergenceWarning)
         dl.fit(X)
         report = sparsity_report(dl, X)
-    row = {name: float(report[name]) for name in METRIC_COLUMNS}
+    row = {name: float(report[name]) for name in METRICS}
     row.update(alpha=dl.alpha_, n_iter=dl.n_iter_, fit_time=time.perf_counter() - start)
     return row
 

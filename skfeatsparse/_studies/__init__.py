@@ -1,1 +1,0 @@
-"""The paper's studies, end to end: shared by the examples, benchmarks and CLI."""

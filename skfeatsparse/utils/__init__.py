@@ -1,0 +1,29 @@
+"""Ground-floor helpers that know no estimator: optional imports, dask arrays, devices.
+
+Everything here may be imported by every other sub-package; nothing here imports
+any of them (as :mod:`sklearn.utils` for scikit-learn).
+"""
+
+from ._dask import (
+    check_dask_array,
+    compute_values,
+    graph_key,
+    import_dask_array,
+    is_dask_array,
+    iter_blocks,
+    reduce_blocks,
+)
+from ._device import torch_device
+from ._optional import optional_import
+
+__all__ = [
+    "check_dask_array",
+    "compute_values",
+    "graph_key",
+    "import_dask_array",
+    "is_dask_array",
+    "iter_blocks",
+    "optional_import",
+    "reduce_blocks",
+    "torch_device",
+]
