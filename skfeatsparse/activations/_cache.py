@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import optional_import
@@ -39,6 +40,15 @@ def _fingerprint(texts):
     return digest.hexdigest()
 
 
+@validate_params(
+    {
+        "layers": ["array-like", Integral, None],
+        "overwrite": ["boolean"],
+        "format": [StrOptions(set(_FORMATS))],
+        "chunk_rows": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def cache_activations(
     transformer,
     X,
@@ -100,18 +110,7 @@ def cache_activations(
     >>> cache = cache_activations(act, texts, "z", format="zarr")  # doctest: +SKIP
     >>> cache.to_dask()  # lazy, chunked like the store  # doctest: +SKIP
     """
-    if format not in _FORMATS:
-        raise ValueError(
-            f"format must be 'npy' or 'zarr', got {format!r}; 'npy' writes "
-            "memory-mapped .npy files, 'zarr' chunked zarr arrays."
-        )
     if format == "zarr":
-        if (
-            not isinstance(chunk_rows, Integral)
-            or isinstance(chunk_rows, bool)
-            or chunk_rows < 1
-        ):
-            raise ValueError(f"chunk_rows must be a positive int, got {chunk_rows!r}.")
         zarr = optional_import("zarr", "cache_activations(..., format='zarr')")
     texts = check_texts(X)
     try:
@@ -319,6 +318,14 @@ class ActivationCache:
         token = names[np.where(ids >= 0, np.searchsorted(keys, ids) + 1, 0)]
         return TokenProvenance(token=token, **arrays)
 
+    @validate_params(
+        {
+            "batch_size": [Interval(Integral, 1, None, closed="left")],
+            "shuffle": ["boolean"],
+            "random_state": ["random_state"],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def iter_batches(
         self, layer=None, *, batch_size=4096, shuffle=False, random_state=None
     ):
@@ -340,8 +347,6 @@ class ActivationCache:
         ------
         X_batch : ndarray of shape (<= batch_size, hidden_size), dtype float32
         """
-        if not isinstance(batch_size, Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         if self.storage == "zarr":
             rows = self._open_zarr(layer, "reading a zarr ActivationCache")
         else:
@@ -354,6 +359,10 @@ class ActivationCache:
             stop = min(int(start) + batch_size, n_rows)
             yield np.asarray(rows[int(start) : stop], dtype=np.float32)
 
+    @validate_params(
+        {"chunks": [Interval(Integral, 1, None, closed="left"), None]},
+        prefer_skip_nested_validation=True,
+    )
     def to_dask(self, layer=None, *, chunks=None):
         """The activations of ``layer`` as a lazy dask array; nothing is read yet.
 
@@ -387,13 +396,6 @@ class ActivationCache:
         da = optional_import("dask.array", "ActivationCache.to_dask")
         from dask.base import tokenize
 
-        if chunks is not None and (
-            not isinstance(chunks, Integral) or isinstance(chunks, bool) or chunks < 1
-        ):
-            raise ValueError(
-                f"chunks must be a positive int (rows per block) or None, got "
-                f"{chunks!r}."
-            )
         width = self.metadata["hidden_size"]
         # Names from the file, its time stamp and the chunks: a rebuilt cache
         # never reuses the blocks of an old one.

@@ -14,7 +14,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
@@ -343,6 +348,10 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
 
         return generate()
 
+    @validate_params(
+        {"texts_per_chunk": [Interval(Integral, 1, None, closed="left"), None]},
+        prefer_skip_nested_validation=True,
+    )
     def to_dask(self, X, *, layers=None, texts_per_chunk=None):
         """Activations as a lazy dask array, one chunk per group of texts.
 
@@ -403,15 +412,6 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         texts = check_texts(X)
-        if texts_per_chunk is not None and (
-            not isinstance(texts_per_chunk, Integral)
-            or isinstance(texts_per_chunk, bool)
-            or texts_per_chunk < 1
-        ):
-            raise ValueError(
-                f"texts_per_chunk must be a positive int or None, got "
-                f"{texts_per_chunk!r}."
-            )
         extraction = Extraction.of(self)
         pairs = extraction.normalize_layers([self.layer_] if layers is None else layers)
         counts, lengths = extraction.plan(texts)  # checks every text and warns now

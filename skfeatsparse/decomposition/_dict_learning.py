@@ -429,7 +429,7 @@ class GreedyL1DictionaryLearning(
         }
         self.n_resampled_ = 0
         self.n_iter_ = 0
-        self._n_capped = 0
+        self._n_capped = self._n_coded = 0
         self._n_seen = n_samples
         self._statistics = None
 
@@ -459,6 +459,7 @@ class GreedyL1DictionaryLearning(
         start_time = time.perf_counter()
         sums = ObjectiveSums()
         max_steps = resolve_max_steps(self.max_steps, Xc.shape[1])
+        self._n_coded += Xc.shape[0]
         old = self.components_
         if self.dictionary_step == "gradient":
             # One step per mini-batch, from the sparse codes: no
@@ -519,14 +520,12 @@ class GreedyL1DictionaryLearning(
     def _finish(self):
         self.history_ = {k: np.asarray(v) for k, v in self._history.items()}
         del self._history
-        if self._n_capped:
-            warnings.warn(
-                f"{self._n_capped} codings reached max_steps greedy steps during "
-                "fit; the codes of those samples are truncated. Raise max_steps.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-            self._n_capped = 0
+        warn_capped(
+            self._n_capped, self._n_coded,
+            resolve_max_steps(self.max_steps, self.n_features_in_),
+            what="codings of samples during fit", stacklevel=3,
+        )  # fmt: skip
+        self._n_capped = self._n_coded = 0
 
     # ---------------------------------------------------------------- using it
     @property

@@ -73,11 +73,13 @@ def resolve_max_steps(max_steps, n_features):
     return default_max_steps(n_features) if max_steps is None else int(max_steps)
 
 
-def warn_capped(n_capped, n_samples, max_steps, *, penalty="alpha", stacklevel=2):
+def warn_capped(
+    n_capped, n_samples, max_steps, *, what="samples", penalty="alpha", stacklevel=2
+):
     """The one warning for samples whose pursuit reached ``max_steps``."""
     if n_capped:
         warnings.warn(
-            f"{n_capped} of {n_samples} samples reached max_steps={max_steps} greedy "
+            f"{n_capped} of {n_samples} {what} reached max_steps={max_steps} greedy "
             f"steps before the stopping rule; raise max_steps or {penalty}.",
             ConvergenceWarning,
             stacklevel=stacklevel + 1,
