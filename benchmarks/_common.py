@@ -85,7 +85,7 @@ def sparse_rows(components, n_samples, avg_active, rng, *, noise=0.1, chunk=50_0
 
 
 def report_checks(checks):
-    """Print ``(description, passed)`` targets as a checklist; return them as JSON rows."""
+    """Print ``(description, passed)`` targets as a checklist; return JSON rows."""
     print()
     for description, passed in checks:
         print(f"[{'x' if passed else ' '}] {description}")
@@ -93,7 +93,7 @@ def report_checks(checks):
 
 
 def write_json(path, results):
-    """Write ``results`` to ``path`` (parents created) as indented JSON; return the path."""
+    """Write ``results`` to ``path`` (parents created) as indented JSON; return it."""
     import json
     from pathlib import Path
 

@@ -48,7 +48,12 @@ from pathlib import Path
 
 import numpy as np
 from _common import (
-    MIB, proc_status_mib, report_checks, reset_peak_rss, ru_maxrss_mib, write_json,
+    MIB,
+    proc_status_mib,
+    report_checks,
+    reset_peak_rss,
+    ru_maxrss_mib,
+    write_json,
 )
 
 WINDOW_BATCHES = 16  # skfeatsparse.activations._transformer._WINDOW_BATCHES
@@ -96,7 +101,10 @@ def bare_loop(model, tokenizer, batches, max_length):
     n_tokens = 0
     for batch in batches:
         enc = tokenizer(
-            batch, padding=True, truncation=True, max_length=max_length,
+            batch,
+            padding=True,
+            truncation=True,
+            max_length=max_length,
             return_tensors="pt",
         )
         with torch.inference_mode():
@@ -205,20 +213,24 @@ def child(spec):
         raise ValueError(f"unknown mode {mode!r}")
     elapsed = time.perf_counter() - start
     peak = proc_status_mib("VmHWM") if was_reset else ru_maxrss_mib()
-    print(json.dumps({
-        **spec,
-        "n_texts": len(texts),
-        "n_rows": n_rows,
-        "output_mib": n_rows * act.hidden_size_ * 4 / MIB**2,
-        "checksum": checksum,
-        "elapsed": elapsed,
-        "peak_reset": was_reset,
-        "load_peak_rss_mib": load_peak,
-        "rss_before_mib": before,
-        "peak_rss_mib": peak,
-        "ru_maxrss_mib": ru_maxrss_mib(),
-        "extraction_mib": peak - before,
-    }))
+    print(
+        json.dumps(
+            {
+                **spec,
+                "n_texts": len(texts),
+                "n_rows": n_rows,
+                "output_mib": n_rows * act.hidden_size_ * 4 / MIB**2,
+                "checksum": checksum,
+                "elapsed": elapsed,
+                "peak_reset": was_reset,
+                "load_peak_rss_mib": load_peak,
+                "rss_before_mib": before,
+                "peak_rss_mib": peak,
+                "ru_maxrss_mib": ru_maxrss_mib(),
+                "extraction_mib": peak - before,
+            }
+        )
+    )
 
 
 def run_child(spec):
@@ -233,12 +245,19 @@ def memory(base_texts, multiples, batch_size, read_batch_size):
     runs = []
     for mode in ("transform", "iter_batches", "cache"):
         for multiple in multiples:
-            spec = dict(mode=mode, base_texts=base_texts, multiple=multiple,
-                        batch_size=batch_size, read_batch_size=read_batch_size)
+            spec = dict(
+                mode=mode,
+                base_texts=base_texts,
+                multiple=multiple,
+                batch_size=batch_size,
+                read_batch_size=read_batch_size,
+            )
             run = run_child(spec)
-            print(f"  {mode} {multiple}x ({run['n_texts']} texts): +"
-                  f"{run['extraction_mib']:.1f} MiB, {run['elapsed']:.0f} s",
-                  flush=True)
+            print(
+                f"  {mode} {multiple}x ({run['n_texts']} texts): +"
+                f"{run['extraction_mib']:.1f} MiB, {run['elapsed']:.0f} s",
+                flush=True,
+            )
             runs.append(run)
     return runs
 
@@ -255,24 +274,31 @@ def growth(runs, mode):
 
 
 def check_targets(tp, runs):
-    checks = [(
-        f"throughput within 10% of the bare loop (ratio {tp['ratio']:.3f} >= 0.9)",
-        tp["ratio"] >= 0.9,
-    )]
+    checks = [
+        (
+            f"throughput within 10% of the bare loop (ratio {tp['ratio']:.3f} >= 0.9)",
+            tp["ratio"] >= 0.9,
+        )
+    ]
     top = max(r["multiple"] for r in runs)
     for mode in ("iter_batches", "cache"):
         grew, base = growth(runs, mode)
         limit = max(0.25 * base, 4.0)
-        checks.append((
-            f"{mode}: peak memory independent of corpus length ({grew:+.1f} MiB "
-            f"from 1x to {top}x, limit {limit:.1f} MiB)",
-            grew <= limit,
-        ))
+        checks.append(
+            (
+                f"{mode}: peak memory independent of corpus length ({grew:+.1f} MiB "
+                f"from 1x to {top}x, limit {limit:.1f} MiB)",
+                grew <= limit,
+            )
+        )
     grew, _ = growth(runs, "transform")
-    checks.append((
-        f"contrast: transform grows with its output ({grew:+.1f} MiB, 1x to {top}x)",
-        grew > 0,
-    ))
+    checks.append(
+        (
+            f"contrast: transform grows with its output "
+            f"({grew:+.1f} MiB, 1x to {top}x)",
+            grew > 0,
+        )
+    )
     return checks
 
 
@@ -317,41 +343,65 @@ def main(argv=None):
         child(json.loads(args.child))
         return
     if args.quick:
-        settings = dict(n_texts=150, batch_size=32, repeat=3, mem_base_texts=100,
-                        mem_multiples=[1, 4], mem_batch_size=4, read_batch_size=1024)
+        settings = dict(
+            n_texts=150,
+            batch_size=32,
+            repeat=3,
+            mem_base_texts=100,
+            mem_multiples=[1, 4],
+            mem_batch_size=4,
+            read_batch_size=1024,
+        )
     else:
-        settings = dict(n_texts=400, batch_size=32, repeat=3, mem_base_texts=300,
-                        mem_multiples=[1, 4], mem_batch_size=16, read_batch_size=1024)
+        settings = dict(
+            n_texts=400,
+            batch_size=32,
+            repeat=3,
+            mem_base_texts=300,
+            mem_multiples=[1, 4],
+            mem_batch_size=16,
+            read_batch_size=1024,
+        )
     window = WINDOW_BATCHES * settings["mem_batch_size"]
     assert settings["mem_base_texts"] > window, "base corpus must exceed one window"
     start = time.perf_counter()
     print("throughput ...", flush=True)
     tp = throughput(settings["n_texts"], settings["batch_size"], settings["repeat"])
     print("peak memory ...", flush=True)
-    runs = memory(settings["mem_base_texts"], settings["mem_multiples"],
-                  settings["mem_batch_size"], settings["read_batch_size"])
+    runs = memory(
+        settings["mem_base_texts"],
+        settings["mem_multiples"],
+        settings["mem_batch_size"],
+        settings["read_batch_size"],
+    )
     for mode in ("iter_batches", "cache"):  # same rows as transform, every size
         for r in runs:
             if r["mode"] == mode:
-                ref = next(t for t in runs if t["mode"] == "transform"
-                           and t["multiple"] == r["multiple"])
+                ref = next(
+                    t
+                    for t in runs
+                    if t["mode"] == "transform" and t["multiple"] == r["multiple"]
+                )
                 assert r["n_rows"] == ref["n_rows"], (r, ref)
     total = time.perf_counter() - start
     print()
     print(format_tables(tp, runs))
     targets = report_checks(check_targets(tp, runs))
     print(f"\nwhole benchmark: {total:.0f} s")
-    out = write_json(args.out, {
-        "benchmark": "activations",
-        "model": "default (all-MiniLM-L6-v2)",
-        "quick": args.quick,
-        "settings": {**settings, "iter_batches_window_texts": window},
-        "throughput": tp,
-        "memory": runs,
-        "targets": targets,
-        "total_time": total,
-        "versions": versions(),
-    })
+    out = write_json(
+        args.out,
+        {
+            "benchmark": "activations",
+            "model": "default (all-MiniLM-L6-v2)",
+            "quick": args.quick,
+            "settings": {**settings, "iter_batches_window_texts": window},
+            "throughput": tp,
+            "memory": runs,
+            "targets": targets,
+            "total_time": total,
+            "versions": versions(),
+        },
+    )
     print(f"wrote {out}")
 
 

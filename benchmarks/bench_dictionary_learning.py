@@ -22,11 +22,10 @@ import platform
 import time
 import tracemalloc
 import warnings
-from pathlib import Path
 
 import numpy as np
-from _common import sparse_rows, write_json
 import sklearn
+from _common import sparse_rows, write_json
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
 
 import skfeatsparse
@@ -51,8 +50,12 @@ def best_of(fn, repeat=3):
 
 def fit_ours(X, args, step, time_budget=None):
     dl = GreedyL1DictionaryLearning(
-        alpha=args.alpha, dictionary_step=step, max_iter=args.max_passes, tol=args.tol,
-        batch_size=args.batch_size if step == "mod" else 1024, random_state=0,
+        alpha=args.alpha,
+        dictionary_step=step,
+        max_iter=args.max_passes,
+        tol=args.tol,
+        batch_size=args.batch_size if step == "mod" else 1024,
+        random_state=0,
     )
     if time_budget is not None:
         # Equal-time comparison: passes until the budget is spent.
@@ -89,22 +92,37 @@ def time_to_reach(curve, target, alpha):
 
 def fit_sklearn(X, args):
     mbdl = MiniBatchDictionaryLearning(
-        n_components=X.shape[1] * 8, alpha=args.alpha / 2, max_iter=args.sklearn_epochs,
-        fit_algorithm="cd", positive_code=True, batch_size=256, random_state=0,
-        transform_algorithm="lasso_cd", transform_alpha=args.alpha / 2,
+        n_components=X.shape[1] * 8,
+        alpha=args.alpha / 2,
+        max_iter=args.sklearn_epochs,
+        fit_algorithm="cd",
+        positive_code=True,
+        batch_size=256,
+        random_state=0,
+        transform_algorithm="lasso_cd",
+        transform_alpha=args.alpha / 2,
     )
     start = time.perf_counter()
     mbdl.fit(X)
     fit_time = time.perf_counter() - start
     # Its objective on a subsample, coded by its own positive Lasso (not timed).
-    X_eval = X[np.random.default_rng(1).choice(X.shape[0], args.eval_samples, replace=False)]
+    X_eval = X[
+        np.random.default_rng(1).choice(X.shape[0], args.eval_samples, replace=False)
+    ]
     code = sparse_encode(
-        X_eval, mbdl.components_, algorithm="lasso_cd", alpha=args.alpha / 2, positive=True
+        X_eval,
+        mbdl.components_,
+        algorithm="lasso_cd",
+        alpha=args.alpha / 2,
+        positive=True,
     )
     final, normalized = objective(X_eval, code, mbdl.components_, args.alpha)
     return {
-        "epochs": args.sklearn_epochs, "fit_time": fit_time, "objective": final,
-        "normalized_loss": normalized, "nonzero_count": float((code > 0).sum(1).mean()),
+        "epochs": args.sklearn_epochs,
+        "fit_time": fit_time,
+        "objective": final,
+        "normalized_loss": normalized,
+        "nonzero_count": float((code > 0).sum(1).mean()),
         "eval_samples": args.eval_samples,
     }
 
@@ -115,20 +133,26 @@ def coding_pass(X, dl, args):
     for dtype in (np.float64, np.float32):
         Xd, D = Xc.astype(dtype), dl.components_.astype(dtype)
         greedy_l1_encode(Xd[:64], D, args.alpha)  # compile outside the timing
-        floor, _ = best_of(lambda: Xd @ D.T)
-        ours, code = best_of(lambda: greedy_l1_encode(Xd, D, args.alpha))
+        floor, _ = best_of(lambda Xd=Xd, D=D: Xd @ D.T)
+        ours, code = best_of(lambda Xd=Xd, D=D: greedy_l1_encode(Xd, D, args.alpha))
         rows[np.dtype(dtype).name] = {
-            "floor_matmul": floor, "greedy": ours, "ratio_to_floor": ours / floor,
+            "floor_matmul": floor,
+            "greedy": ours,
+            "ratio_to_floor": ours / floor,
             "mean_nonzero": float((code > 0).sum(1).mean()),
         }
     k = max(1, round(rows["float64"]["mean_nonzero"]))
     n_omp = min(X.shape[0], args.omp_samples)
     omp, _ = best_of(
-        lambda: sparse_encode(Xc[:n_omp], dl.components_, algorithm="omp", n_nonzero_coefs=k),
+        lambda: sparse_encode(
+            Xc[:n_omp], dl.components_, algorithm="omp", n_nonzero_coefs=k
+        ),
         repeat=1,
     )
     rows["omp"] = {
-        "samples": n_omp, "n_nonzero_coefs": k, "time": omp,
+        "samples": n_omp,
+        "n_nonzero_coefs": k,
+        "time": omp,
         "time_per_16384": omp * 16384 / n_omp,
         "greedy_speedup": omp * X.shape[0] / n_omp / rows["float64"]["greedy"],
     }
@@ -153,9 +177,13 @@ def transform_memory(dl, components, n_samples, batch_size, avg_active):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
-        "n_samples": n_samples, "batch_size": batch_size, "output_bytes": code.nbytes,
-        "peak_traced_bytes": peak, "overhead_bytes": peak - code.nbytes,
-        "overhead_per_batch_row": (peak - code.nbytes) / batch_size, "time": elapsed,
+        "n_samples": n_samples,
+        "batch_size": batch_size,
+        "output_bytes": code.nbytes,
+        "peak_traced_bytes": peak,
+        "overhead_bytes": peak - code.nbytes,
+        "overhead_per_batch_row": (peak - code.nbytes) / batch_size,
+        "time": elapsed,
         "samples_per_second": n_samples / elapsed,
     }
 
@@ -176,7 +204,9 @@ def main(argv=None):
     parser.add_argument("--omp-samples", type=int, default=4096)
     parser.add_argument("--memory-samples", type=int, default=1_000_000)
     parser.add_argument("--skip-sklearn-fit", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, for smoke tests"
+    )
     parser.add_argument("--out", default="benchmarks/results/dictionary_learning.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -184,21 +214,28 @@ def main(argv=None):
         args.eval_samples, args.omp_samples, args.memory_samples = 256, 512, 20_000
 
     X, true_components, true_code = make_sparse_linear(
-        args.n_samples, args.n_features, avg_active=args.avg_active, random_state=0,
+        args.n_samples,
+        args.n_features,
+        avg_active=args.avg_active,
+        random_state=0,
         return_components=True,
     )
     true_s1 = true_code.sum(1).mean() / true_code.max(1).mean()
     results = {
         "setting": vars(args) | {"true_avg_coef_norm": true_s1},
         "versions": {
-            "skfeatsparse": skfeatsparse.__version__, "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__, "python": platform.python_version(),
+            "skfeatsparse": skfeatsparse.__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
         },
     }
     print(f"data: {X.shape}, a={args.avg_active}, true S_1 = {true_s1:.2f}", flush=True)
 
     dl, mod = fit_ours(X, args, "mod")
-    print(f"ours (MOD): {len(mod['time'])} passes in {mod['time'][-1]:.1f} s", flush=True)
+    print(
+        f"ours (MOD): {len(mod['time'])} passes in {mod['time'][-1]:.1f} s", flush=True
+    )
     _, gradient = fit_ours(X, args, "gradient", time_budget=mod["time"][-1])
     results["fit"] = {"mod": mod, "gradient": gradient}
     results["coding_pass"] = coding_pass(X, dl, args)
@@ -209,7 +246,9 @@ def main(argv=None):
         print("scikit-learn MiniBatchDictionaryLearning, one epoch ...", flush=True)
         sk = fit_sklearn(X, args)
         sk["mod_time_to_reach"] = time_to_reach(mod, sk["objective"], args.alpha)
-        sk["gradient_time_to_reach"] = time_to_reach(gradient, sk["objective"], args.alpha)
+        sk["gradient_time_to_reach"] = time_to_reach(
+            gradient, sk["objective"], args.alpha
+        )
         if sk["mod_time_to_reach"]:
             sk["speedup_mod"] = sk["fit_time"] / sk["mod_time_to_reach"]
         results["fit"]["sklearn"] = sk
@@ -227,30 +266,46 @@ def print_table(results):
     print("|---|---|---|---|---|---|")
     for name in ("mod", "gradient"):
         c = fit[name]
-        print(f"| ours, {name} | {len(c['time'])} | {c['time'][-1]:.1f} | "
-              f"{c['objective'][-1]:.4f} | {c['normalized_loss'][-1]:.2f} | "
-              f"{c['normalized_loss'][-1] / true_s1:.2f} |")
+        print(
+            f"| ours, {name} | {len(c['time'])} | {c['time'][-1]:.1f} | "
+            f"{c['objective'][-1]:.4f} | {c['normalized_loss'][-1]:.2f} | "
+            f"{c['normalized_loss'][-1] / true_s1:.2f} |"
+        )
     if "sklearn" in fit:
         sk = fit["sklearn"]
-        print(f"| sklearn MiniBatchDL, {sk['epochs']} epoch | - | {sk['fit_time']:.1f} | "
-              f"{sk['objective']:.4f} | {sk['normalized_loss']:.2f} | "
-              f"{sk['normalized_loss'] / true_s1:.2f} |")
+        print(
+            f"| sklearn MiniBatchDL, {sk['epochs']} epoch | - | {sk['fit_time']:.1f} | "
+            f"{sk['objective']:.4f} | {sk['normalized_loss']:.2f} | "
+            f"{sk['normalized_loss'] / true_s1:.2f} |"
+        )
         reach = sk["mod_time_to_reach"]
-        print(f"\nours (MOD) reaches sklearn's one-epoch objective after "
-              f"{reach if reach is None else round(reach, 1)} s: "
-              f"{sk.get('speedup_mod', float('nan')):.0f}x sooner")
+        print(
+            f"\nours (MOD) reaches sklearn's one-epoch objective after "
+            f"{reach if reach is None else round(reach, 1)} s: "
+            f"{sk.get('speedup_mod', float('nan')):.0f}x sooner"
+        )
     cp = results["coding_pass"]
     print("\n| coding pass | floor X @ D.T (s) | greedy (s) | ratio |")
     print("|---|---|---|---|")
     for dtype in ("float64", "float32"):
         r = cp[dtype]
-        print(f"| {dtype} | {r['floor_matmul']:.3f} | {r['greedy']:.3f} | {r['ratio_to_floor']:.2f}x |")
+        print(
+            f"| {dtype} | {r['floor_matmul']:.3f} | {r['greedy']:.3f} "
+            f"| {r['ratio_to_floor']:.2f}x |"
+        )
     omp = cp["omp"]
-    print(f"sklearn OMP ({omp['n_nonzero_coefs']} atoms/sample): {omp['time_per_16384']:.2f} s "
-          f"per 16384 samples; greedy is {omp['greedy_speedup']:.1f}x faster")
+    print(
+        f"sklearn OMP ({omp['n_nonzero_coefs']} atoms/sample): "
+        f"{omp['time_per_16384']:.2f} s "
+        f"per 16384 samples; greedy is {omp['greedy_speedup']:.1f}x faster"
+    )
     mem = results["transform_memory"]
-    print(f"transform of {mem['n_samples']} x d float32: output {mem['output_bytes'] / 2**20:.0f} MiB,"
-          f" extra peak {mem['overhead_bytes'] / 2**20:.1f} MiB (batch {mem['batch_size']})")
+    print(
+        f"transform of {mem['n_samples']} x d float32: "
+        f"output {mem['output_bytes'] / 2**20:.0f} MiB,"
+        f" extra peak {mem['overhead_bytes'] / 2**20:.1f} MiB"
+        f" (batch {mem['batch_size']})"
+    )
 
 
 def plot(results, path):
@@ -267,15 +322,37 @@ def plot(results, path):
         t = np.asarray(c["time"])
         for ax, key in ((axes[0], "objective"), (axes[1], "normalized_loss")):
             y = np.asarray(c[key])
-            ax.plot(t[~at_target], y[~at_target], style, ms=3, mfc="none", alpha=0.5,
-                    label=f"ours ({name}), warm-up alphas")
-            ax.plot(t[at_target], y[at_target], "-" + style, ms=3,
-                    label=f"ours ({name}), alpha={alpha:g}")
+            ax.plot(
+                t[~at_target],
+                y[~at_target],
+                style,
+                ms=3,
+                mfc="none",
+                alpha=0.5,
+                label=f"ours ({name}), warm-up alphas",
+            )
+            ax.plot(
+                t[at_target],
+                y[at_target],
+                "-" + style,
+                ms=3,
+                label=f"ours ({name}), alpha={alpha:g}",
+            )
     if "sklearn" in results["fit"]:
         sk = results["fit"]["sklearn"]
-        axes[0].plot([sk["fit_time"]], [sk["objective"]], "r*", ms=12, label="sklearn, 1 epoch")
-        axes[1].plot([sk["fit_time"]], [sk["normalized_loss"]], "r*", ms=12, label="sklearn, 1 epoch")
-    axes[1].axhline(results["setting"]["true_avg_coef_norm"], color="k", ls="--", label="true $S_1$")
+        axes[0].plot(
+            [sk["fit_time"]], [sk["objective"]], "r*", ms=12, label="sklearn, 1 epoch"
+        )
+        axes[1].plot(
+            [sk["fit_time"]],
+            [sk["normalized_loss"]],
+            "r*",
+            ms=12,
+            label="sklearn, 1 epoch",
+        )
+    axes[1].axhline(
+        results["setting"]["true_avg_coef_norm"], color="k", ls="--", label="true $S_1$"
+    )
     for ax, label in zip(axes, ("objective", "normalized loss")):
         ax.set_xscale("log")
         ax.set_xlabel("wall time (s)")

@@ -57,7 +57,9 @@ def unit_rows(rng, n, d):
     D = np.empty((n, d), dtype=np.float32)
     for start in range(0, n, 4096):
         block = rng.standard_normal((min(4096, n - start), d), dtype=np.float32)
-        D[start : start + block.shape[0]] = block / np.linalg.norm(block, axis=1)[:, None]
+        D[start : start + block.shape[0]] = (
+            block / np.linalg.norm(block, axis=1)[:, None]
+        )
     return D
 
 
@@ -70,7 +72,9 @@ def fitted_model(d, m, path, avg_active=5, seed=0):
     """A float32 dictionary of ``m`` atoms fitted on 16384 rows; pickled to ``path``."""
     from skfeatsparse.decomposition import GreedyL1DictionaryLearning
 
-    X = sparse_rows(source(d, m, seed), 16384, avg_active, np.random.default_rng(seed + 1))
+    X = sparse_rows(
+        source(d, m, seed), 16384, avg_active, np.random.default_rng(seed + 1)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dl = GreedyL1DictionaryLearning(m, max_iter=8, random_state=seed).fit(X)
@@ -104,11 +108,17 @@ def child_transform(spec):
         warnings.simplefilter("ignore")
         elapsed, code = timed(lambda: dl.transform(X))
     return {
-        "n_samples": X.shape[0], "n_features": d, "n_components": m, "time": elapsed,
+        "n_samples": X.shape[0],
+        "n_features": d,
+        "n_components": m,
+        "time": elapsed,
         "samples_per_second": X.shape[0] / elapsed,
         "us_per_sample": 1e6 * elapsed / X.shape[0],
-        "output_mib": code.nbytes / MIB, "peak_extra_mib": mem.extra,
-        "beyond_output_mib": None if mem.extra is None else mem.extra - code.nbytes / MIB,
+        "output_mib": code.nbytes / MIB,
+        "peak_extra_mib": mem.extra,
+        "beyond_output_mib": None
+        if mem.extra is None
+        else mem.extra - code.nbytes / MIB,
         "nonzero_per_sample": float(np.count_nonzero(code) / X.shape[0]),
     }
 
@@ -126,11 +136,14 @@ def child_size(spec):
         dl.partial_fit(X[:batch])  # the first call initialises; not timed
         times = []
         for start in range(batch, n, batch):
-            times.append(timed(lambda: dl.partial_fit(X[start : start + batch]))[0])
+            block = X[start : start + batch]
+            times.append(timed(lambda block=block: dl.partial_fit(block))[0])
         t_transform, _ = timed(lambda: dl.transform(X))
     fit_rate = batch * len(times) / sum(times)
     return {
-        "n_features": d, "n_components": m, "n_samples": n,
+        "n_features": d,
+        "n_components": m,
+        "n_samples": n,
         "partial_fit_samples_per_second": fit_rate,
         "transform_samples_per_second": n / t_transform,
         "partial_fit_us_per_sample": 1e6 / fit_rate,
@@ -139,7 +152,7 @@ def child_size(spec):
 
 
 def read_batches(path, batch_size):
-    """Row batches of a ``.npy`` file by plain reads, as ``ActivationCache.iter_batches``."""
+    """Row batches of a ``.npy`` file by plain reads, as the activation cache reads."""
     data = np.load(path, mmap_mode="r")
     offset, (n_rows, width), dtype = data.offset, data.shape, data.dtype
     del data
@@ -170,8 +183,12 @@ def child_stream(spec):
             elapsed, _ = timed(lambda: [dl.partial_fit(b) for b in batches])
     path.unlink()
     return {
-        "n_samples": n, "n_features": d, "n_components": m, "time": elapsed,
-        "samples_per_second": (n - 4096) / elapsed, "peak_extra_mib": mem.extra,
+        "n_samples": n,
+        "n_features": d,
+        "n_components": m,
+        "time": elapsed,
+        "samples_per_second": (n - 4096) / elapsed,
+        "peak_extra_mib": mem.extra,
         "file_mib": n * d * 4 / MIB,
     }
 
@@ -193,18 +210,27 @@ def child_dask(spec):
         t_report, report = best_of(lambda: dl.sparsity_report(X))
         np.save(spec["reference"], code)
         return {
-            "workers": 0, "threads": spec["threads"], "n_samples": X.shape[0],
+            "workers": 0,
+            "threads": spec["threads"],
+            "n_samples": X.shape[0],
             "transform_time": t_transform,
             "transform_samples_per_second": X.shape[0] / t_transform,
-            "report_time": t_report, "report_samples_per_second": X.shape[0] / t_report,
+            "report_time": t_report,
+            "report_samples_per_second": X.shape[0] / t_report,
             "normalized_loss": report["normalized_loss"],
         }
     from distributed import Client, LocalCluster, wait
 
-    with LocalCluster(
-        n_workers=spec["workers"], threads_per_worker=1, processes=True,
-        dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"},
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=spec["workers"],
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"NUMBA_NUM_THREADS": "1"},
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         Xd = da.from_array(X, chunks=(spec["chunk"], -1))
         Xd = client.persist(Xd)
         wait(Xd)
@@ -232,16 +258,23 @@ def child_dask(spec):
     same_rows = np.all(code == np.load(spec["reference_1t"]), axis=1)
     reference = np.load(spec["reference"])
     return {
-        "workers": spec["workers"], "n_samples": X.shape[0], "chunk": spec["chunk"],
+        "workers": spec["workers"],
+        "n_samples": X.shape[0],
+        "chunk": spec["chunk"],
         "transform_time": t_transform,
         "transform_samples_per_second": X.shape[0] / t_transform,
-        "persist_time": t_persist, "persist_samples_per_second": X.shape[0] / t_persist,
-        "report_time": t_report, "report_samples_per_second": X.shape[0] / t_report,
+        "persist_time": t_persist,
+        "persist_samples_per_second": X.shape[0] / t_persist,
+        "report_time": t_report,
+        "report_samples_per_second": X.shape[0] / t_report,
         "normalized_loss": report["normalized_loss"],
         "rows_bitwise_equal": float(same_rows.mean()),
         "codes_max_abs_diff": float(np.abs(code - reference).max()),
-        "normalized_loss_rel_diff": abs(report["normalized_loss"] / spec["reference_nl"] - 1)
-        if spec.get("reference_nl") else None,
+        "normalized_loss_rel_diff": abs(
+            report["normalized_loss"] / spec["reference_nl"] - 1
+        )
+        if spec.get("reference_nl")
+        else None,
     }
 
 
@@ -252,7 +285,10 @@ def child_large(spec):
     D = source(d, m)
     X = sparse_rows(D, n, 5, np.random.default_rng(5), chunk=1024)
     dl = GreedyL1DictionaryLearning(
-        m, dictionary_step="gradient", batch_size=1024, random_state=0,
+        m,
+        dictionary_step="gradient",
+        batch_size=1024,
+        random_state=0,
         device=spec["device"],
     )
     warnings.simplefilter("ignore")
@@ -265,22 +301,31 @@ def child_large(spec):
     with PeakRSS() as mem:
         t_transform, code = timed(lambda: dl.transform(X))
     return {
-        "n_features": d, "n_components": m, "n_samples": n,
-        "dictionary_mib": D.nbytes / MIB, "input_mib": X.nbytes / MIB,
+        "n_features": d,
+        "n_components": m,
+        "n_samples": n,
+        "dictionary_mib": D.nbytes / MIB,
+        "input_mib": X.nbytes / MIB,
         "output_mib": code.nbytes / MIB,
-        "partial_fit_time": t_fit, "partial_fit_rows": 1024,
+        "partial_fit_time": t_fit,
+        "partial_fit_rows": 1024,
         "partial_fit_peak_extra_mib": fit_mem.extra,
-        "transform_time": t_transform, "transform_samples_per_second": n / t_transform,
+        "transform_time": t_transform,
+        "transform_samples_per_second": n / t_transform,
         "transform_peak_extra_mib": mem.extra,
         "transform_beyond_output_mib": None
-        if mem.extra is None else mem.extra - code.nbytes / MIB,
+        if mem.extra is None
+        else mem.extra - code.nbytes / MIB,
         "nonzero_per_sample": float(np.count_nonzero(code) / n),
     }
 
 
 CHILDREN = {
-    "transform": child_transform, "size": child_size, "stream": child_stream,
-    "dask": child_dask, "large": child_large,
+    "transform": child_transform,
+    "size": child_size,
+    "stream": child_stream,
+    "dask": child_dask,
+    "large": child_large,
 }
 
 
@@ -290,7 +335,10 @@ def run_child(kind, env=None, **spec):
     spec["kind"] = kind
     done = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(spec)],
-        capture_output=True, text=True, cwd=HERE, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode:
         raise RuntimeError(f"{kind} child failed:\n{done.stderr[-3000:]}")
@@ -304,13 +352,21 @@ def run_child(kind, env=None, **spec):
 
 SETTINGS = {
     "full": {
-        "samples": [10_000, 100_000, 1_000_000], "sizes": [32, 64, 128, 256, 512],
-        "size_rows": 16384, "stream": [100_000, 400_000], "dask_rows": 200_000,
-        "dask_chunk": 8192, "large_rows": 10_000,
+        "samples": [10_000, 100_000, 1_000_000],
+        "sizes": [32, 64, 128, 256, 512],
+        "size_rows": 16384,
+        "stream": [100_000, 400_000],
+        "dask_rows": 200_000,
+        "dask_chunk": 8192,
+        "large_rows": 10_000,
     },
     "quick": {
-        "samples": [10_000, 100_000], "sizes": [32, 64, 128], "size_rows": 8192,
-        "stream": [20_000, 80_000], "dask_rows": 50_000, "dask_chunk": 4096,
+        "samples": [10_000, 100_000],
+        "sizes": [32, 64, 128],
+        "size_rows": 8192,
+        "stream": [20_000, 80_000],
+        "dask_rows": 50_000,
+        "dask_chunk": 4096,
         "large_rows": 0,
     },
 }
@@ -320,12 +376,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, minutes")
     parser.add_argument(
-        "--only", nargs="+", choices=["samples", "size", "stream", "dask", "large"],
+        "--only",
+        nargs="+",
+        choices=["samples", "size", "stream", "dask", "large"],
         help="run only these sections",
     )
-    parser.add_argument("--large-rows", type=int, help="rows of the 65536-atom transform")
     parser.add_argument(
-        "--device", default="cpu",
+        "--large-rows", type=int, help="rows of the 65536-atom transform"
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
         help="where the coding step runs in 'samples', 'size' and 'large' (e.g. cuda)",
     )
     parser.add_argument("--out", default=str(HERE / "results" / "scale.json"))
@@ -359,34 +420,60 @@ def main(argv=None):
             ]
         if "size" in sections:
             results["size"] = [
-                run_child("size", n_features=d, n_components=8 * d,
-                          n_samples=settings["size_rows"], device=args.device)
+                run_child(
+                    "size",
+                    n_features=d,
+                    n_components=8 * d,
+                    n_samples=settings["size_rows"],
+                    device=args.device,
+                )
                 for d in settings["sizes"]
             ]
         if "stream" in sections:
             results["stream"] = [
-                run_child("stream", n_features=128, n_components=1024, n_samples=n, tmp=tmp)
+                run_child(
+                    "stream", n_features=128, n_components=1024, n_samples=n, tmp=tmp
+                )
                 for n in settings["stream"]
             ]
         if "dask" in sections:
-            common = dict(model=model, n_samples=settings["dask_rows"],
-                          chunk=settings["dask_chunk"], workers=0)
-            one = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                    "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+            common = dict(
+                model=model,
+                n_samples=settings["dask_rows"],
+                chunk=settings["dask_chunk"],
+                workers=0,
+            )
+            one = {
+                k: "1"
+                for k in (
+                    "OPENBLAS_NUM_THREADS",
+                    "OMP_NUM_THREADS",
+                    "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS",
+                )
+            }
             references = {t: str(Path(tmp) / f"reference_{t}.npy") for t in (1, 2)}
             results["dask"] = [
                 run_child("dask", threads=2, reference=references[2], **common),
-                run_child("dask", env=one, threads=1, reference=references[1], **common),
+                run_child(
+                    "dask", env=one, threads=1, reference=references[1], **common
+                ),
             ]
-            common.update(reference=references[2], reference_1t=references[1],
-                          reference_nl=results["dask"][0]["normalized_loss"])
+            common.update(
+                reference=references[2],
+                reference_1t=references[1],
+                reference_nl=results["dask"][0]["normalized_loss"],
+            )
             results["dask"] += [
                 run_child("dask", **{**common, "workers": w}) for w in (1, 2)
             ]
         if "large" in sections and settings["large_rows"]:
             results["large"] = run_child(
-                "large", n_features=4096, n_components=65536,
-                n_samples=settings["large_rows"], device=args.device,
+                "large",
+                n_features=4096,
+                n_components=65536,
+                n_samples=settings["large_rows"],
+                device=args.device,
             )
     results["targets"] = check_targets(results)
     write_json(args.out, results)
@@ -405,9 +492,12 @@ def versions():
     import skfeatsparse
 
     return {
-        "skfeatsparse": skfeatsparse.__version__, "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__, "torch": torch.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
+        "skfeatsparse": skfeatsparse.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
     }
 
@@ -418,27 +508,40 @@ def check_targets(results):
         cost = [r["us_per_sample"] for r in results["samples"]]
         spread = max(cost) / min(cost) - 1
         targets["transform cost per sample constant within 20%"] = {
-            "spread": spread, "met": spread <= 0.2,
+            "spread": spread,
+            "met": spread <= 0.2,
         }
     if results.get("stream"):
         peaks = [r["peak_extra_mib"] for r in results["stream"]]
         if None not in peaks:
             growth = peaks[-1] - peaks[0]
             targets["streaming partial_fit memory independent of n_samples"] = {
-                "growth_mib": growth, "met": growth <= max(0.25 * peaks[0], 16),
+                "growth_mib": growth,
+                "met": growth <= max(0.25 * peaks[0], 16),
             }
     if results.get("dask"):
         runs = {r["workers"]: r for r in results["dask"] if r.get("threads", 2) == 2}
         for what, key, base_key in [
-            ("transform, codes gathered to the client", "transform_samples_per_second",
-             "transform_samples_per_second"),
-            ("transform, codes kept on the workers", "persist_samples_per_second",
-             "transform_samples_per_second"),
-            ("sparsity_report", "report_samples_per_second", "report_samples_per_second"),
+            (
+                "transform, codes gathered to the client",
+                "transform_samples_per_second",
+                "transform_samples_per_second",
+            ),
+            (
+                "transform, codes kept on the workers",
+                "persist_samples_per_second",
+                "transform_samples_per_second",
+            ),
+            (
+                "sparsity_report",
+                "report_samples_per_second",
+                "report_samples_per_second",
+            ),
         ]:
             ratio = runs[2][key] / runs[0][base_key]
             targets[f"dask 2 workers >= 80% of in-memory throughput: {what}"] = {
-                "ratio": ratio, "met": ratio >= 0.8,
+                "ratio": ratio,
+                "met": ratio >= 0.8,
             }
         # Bitwise equality needs the same BLAS threading: the workers' one-
         # thread float32 products round differently from two threads'.
@@ -455,7 +558,8 @@ def check_targets(results):
     if large and large["transform_peak_extra_mib"] is not None:
         beyond = large["transform_beyond_output_mib"]
         targets["65536 x 4096 transform < 4 GiB beyond input and output"] = {
-            "mib": beyond, "met": beyond < 4096,
+            "mib": beyond,
+            "met": beyond < 4096,
         }
     return targets
 
@@ -464,61 +568,128 @@ def tables(results):
     """The results as ``(title, header, rows)`` tables of strings."""
     out = []
     if results.get("samples"):
-        out.append((
-            "transform vs n_samples (d=64, 512 atoms, float32)",
-            ["n_samples", "samples/s", "us/sample", "output MiB", "peak beyond output MiB"],
-            [[f"{r['n_samples']:,}", f"{r['samples_per_second']:,.0f}",
-              f"{r['us_per_sample']:.1f}", f"{r['output_mib']:.0f}",
-              "-" if r["beyond_output_mib"] is None else f"{r['beyond_output_mib']:.0f}"]
-             for r in results["samples"]],
-        ))
+        out.append(
+            (
+                "transform vs n_samples (d=64, 512 atoms, float32)",
+                [
+                    "n_samples",
+                    "samples/s",
+                    "us/sample",
+                    "output MiB",
+                    "peak beyond output MiB",
+                ],
+                [
+                    [
+                        f"{r['n_samples']:,}",
+                        f"{r['samples_per_second']:,.0f}",
+                        f"{r['us_per_sample']:.1f}",
+                        f"{r['output_mib']:.0f}",
+                        "-"
+                        if r["beyond_output_mib"] is None
+                        else f"{r['beyond_output_mib']:.0f}",
+                    ]
+                    for r in results["samples"]
+                ],
+            )
+        )
     if results.get("size"):
-        out.append((
-            "throughput vs size (MOD partial_fit, batches of 4096; 16384 rows)",
-            ["n_features", "n_components", "partial_fit samples/s", "transform samples/s"],
-            [[str(r["n_features"]), str(r["n_components"]),
-              f"{r['partial_fit_samples_per_second']:,.0f}",
-              f"{r['transform_samples_per_second']:,.0f}"] for r in results["size"]],
-        ))
+        out.append(
+            (
+                "throughput vs size (MOD partial_fit, batches of 4096; 16384 rows)",
+                [
+                    "n_features",
+                    "n_components",
+                    "partial_fit samples/s",
+                    "transform samples/s",
+                ],
+                [
+                    [
+                        str(r["n_features"]),
+                        str(r["n_components"]),
+                        f"{r['partial_fit_samples_per_second']:,.0f}",
+                        f"{r['transform_samples_per_second']:,.0f}",
+                    ]
+                    for r in results["size"]
+                ],
+            )
+        )
     if results.get("stream"):
-        out.append((
-            "streaming partial_fit from disk (d=128, 1024 atoms, MOD)",
-            ["n_samples", "file MiB", "samples/s", "peak extra MiB"],
-            [[f"{r['n_samples']:,}", f"{r['file_mib']:.0f}", f"{r['samples_per_second']:,.0f}",
-              f"{r['peak_extra_mib']:.0f}"] for r in results["stream"]],
-        ))
+        out.append(
+            (
+                "streaming partial_fit from disk (d=128, 1024 atoms, MOD)",
+                ["n_samples", "file MiB", "samples/s", "peak extra MiB"],
+                [
+                    [
+                        f"{r['n_samples']:,}",
+                        f"{r['file_mib']:.0f}",
+                        f"{r['samples_per_second']:,.0f}",
+                        f"{r['peak_extra_mib']:.0f}",
+                    ]
+                    for r in results["stream"]
+                ],
+            )
+        )
     if results.get("dask"):
         base = results["dask"][0]["transform_samples_per_second"]
-        out.append((
-            "Dask LocalCluster (processes, 1 thread each) vs in memory, "
-            f"{results['dask'][0]['n_samples']:,} rows, d=64, 512 atoms",
-            ["engine", "transform samples/s", "vs in memory (2 threads)",
-             "kept on workers (persist) samples/s",
-             "sparsity_report samples/s", "rows bitwise equal to in memory, 1 thread",
-             "max abs diff to in memory, 2 threads"],
-            [[f"{r['workers']} worker(s)" if r["workers"]
-              else f"in memory, {r.get('threads', 2)} thread(s)",
-              f"{r['transform_samples_per_second']:,.0f}",
-              f"{r['transform_samples_per_second'] / base:.2f}",
-              f"{r['persist_samples_per_second']:,.0f}" if r["workers"] else "-",
-              f"{r['report_samples_per_second']:,.0f}",
-              f"{r['rows_bitwise_equal']:.4f}" if r["workers"] else "-",
-              f"{r['codes_max_abs_diff']:.1e}" if r["workers"] else "-"]
-             for r in results["dask"]],
-        ))
+        out.append(
+            (
+                "Dask LocalCluster (processes, 1 thread each) vs in memory, "
+                f"{results['dask'][0]['n_samples']:,} rows, d=64, 512 atoms",
+                [
+                    "engine",
+                    "transform samples/s",
+                    "vs in memory (2 threads)",
+                    "kept on workers (persist) samples/s",
+                    "sparsity_report samples/s",
+                    "rows bitwise equal to in memory, 1 thread",
+                    "max abs diff to in memory, 2 threads",
+                ],
+                [
+                    [
+                        f"{r['workers']} worker(s)"
+                        if r["workers"]
+                        else f"in memory, {r.get('threads', 2)} thread(s)",
+                        f"{r['transform_samples_per_second']:,.0f}",
+                        f"{r['transform_samples_per_second'] / base:.2f}",
+                        f"{r['persist_samples_per_second']:,.0f}"
+                        if r["workers"]
+                        else "-",
+                        f"{r['report_samples_per_second']:,.0f}",
+                        f"{r['rows_bitwise_equal']:.4f}" if r["workers"] else "-",
+                        f"{r['codes_max_abs_diff']:.1e}" if r["workers"] else "-",
+                    ]
+                    for r in results["dask"]
+                ],
+            )
+        )
     large = results.get("large")
     if large:
-        out.append((
-            "65536 atoms x 4096 features, float32 (peak: resident memory beyond the "
-            "start of the call)",
-            ["step", "rows", "time s", "samples/s", "peak extra MiB", "output MiB"],
-            [["partial_fit (gradient, first call)", "1,024",
-              f"{large['partial_fit_time']:.1f}", f"{1024 / large['partial_fit_time']:.1f}",
-              f"{large['partial_fit_peak_extra_mib']:.0f}", "-"],
-             ["transform", f"{large['n_samples']:,}", f"{large['transform_time']:.1f}",
-              f"{large['transform_samples_per_second']:.1f}",
-              f"{large['transform_peak_extra_mib']:.0f}", f"{large['output_mib']:.0f}"]],
-        ))
+        out.append(
+            (
+                "65536 atoms x 4096 features, float32 (peak: resident memory beyond "
+                "the "
+                "start of the call)",
+                ["step", "rows", "time s", "samples/s", "peak extra MiB", "output MiB"],
+                [
+                    [
+                        "partial_fit (gradient, first call)",
+                        "1,024",
+                        f"{large['partial_fit_time']:.1f}",
+                        f"{1024 / large['partial_fit_time']:.1f}",
+                        f"{large['partial_fit_peak_extra_mib']:.0f}",
+                        "-",
+                    ],
+                    [
+                        "transform",
+                        f"{large['n_samples']:,}",
+                        f"{large['transform_time']:.1f}",
+                        f"{large['transform_samples_per_second']:.1f}",
+                        f"{large['transform_peak_extra_mib']:.0f}",
+                        f"{large['output_mib']:.0f}",
+                    ],
+                ],
+            )
+        )
     return out
 
 
@@ -526,7 +697,9 @@ def target_lines(results):
     lines = []
     for name, t in results["targets"].items():
         detail = ", ".join(f"{k}={v:.3g}" for k, v in t.items() if k != "met")
-        lines.append(f"[{'x' if t['met'] else ' '}] {name}" + (f" ({detail})" if detail else ""))
+        lines.append(
+            f"[{'x' if t['met'] else ' '}] {name}" + (f" ({detail})" if detail else "")
+        )
     return lines
 
 
@@ -534,8 +707,13 @@ def format_tables(results):
     """Markdown tables and the targets, for the terminal and the notes."""
     lines = []
     for title, header, rows in tables(results):
-        lines += ["", title, "", "| " + " | ".join(header) + " |",
-                  "|" + "---|" * len(header)]
+        lines += [
+            "",
+            title,
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "targets:"] + ["- " + line for line in target_lines(results)]
     return "\n".join(lines)
@@ -550,7 +728,9 @@ def format_rst(results):
             lines.append("   * - " + row[0])
             lines += [f"     - {cell}" for cell in row[1:]]
         lines.append("")
-    lines += ["Targets:", ""] + [f"- ``{line[:3]}`` {line[4:]}" for line in target_lines(results)]
+    lines += ["Targets:", ""] + [
+        f"- ``{line[:3]}`` {line[4:]}" for line in target_lines(results)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -563,8 +743,12 @@ def plot(results, path):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if results.get("samples"):
         rows = results["samples"]
-        axes[0].plot([r["n_samples"] for r in rows], [r["us_per_sample"] for r in rows],
-                     "o-", label="transform")
+        axes[0].plot(
+            [r["n_samples"] for r in rows],
+            [r["us_per_sample"] for r in rows],
+            "o-",
+            label="transform",
+        )
         axes[0].set_xscale("log")
         axes[0].set_ylim(0, 1.3 * max(r["us_per_sample"] for r in rows))
     axes[0].set_xlabel("n_samples (d=64, 512 atoms)")
@@ -573,15 +757,33 @@ def plot(results, path):
     if results.get("size"):
         rows = results["size"]
         m = [r["n_components"] for r in rows]
-        axes[1].plot(m, [r["transform_us_per_sample"] for r in rows], "o-", label="transform")
-        axes[1].plot(m, [r["partial_fit_us_per_sample"] for r in rows], "s-",
-                     label="partial_fit (MOD)")
+        axes[1].plot(
+            m, [r["transform_us_per_sample"] for r in rows], "o-", label="transform"
+        )
+        axes[1].plot(
+            m,
+            [r["partial_fit_us_per_sample"] for r in rows],
+            "s-",
+            label="partial_fit (MOD)",
+        )
         large = results.get("large")
         if large:
-            axes[1].plot([large["n_components"]], [1e6 / large["transform_samples_per_second"]],
-                         "o", color="C0", mfc="none", label="transform, d=4096")
-            axes[1].plot([large["n_components"]], [1e6 * large["partial_fit_time"] / 1024],
-                         "s", color="C1", mfc="none", label="partial_fit (gradient), d=4096")
+            axes[1].plot(
+                [large["n_components"]],
+                [1e6 / large["transform_samples_per_second"]],
+                "o",
+                color="C0",
+                mfc="none",
+                label="transform, d=4096",
+            )
+            axes[1].plot(
+                [large["n_components"]],
+                [1e6 * large["partial_fit_time"] / 1024],
+                "s",
+                color="C1",
+                mfc="none",
+                label="partial_fit (gradient), d=4096",
+            )
         axes[1].set_xscale("log")
         axes[1].set_yscale("log")
         axes[1].legend(fontsize=8)

@@ -39,7 +39,11 @@ extensions = [
 templates_path = ["_templates"]
 # _results.rst is a fragment pulled in by reproduction.rst with ``include``.
 exclude_patterns = [
-    "_build", "_results.rst", "_scale_results.rst", "Thumbs.db", ".DS_Store",
+    "_build",
+    "_results.rst",
+    "_scale_results.rst",
+    "Thumbs.db",
+    ".DS_Store",
 ]
 default_role = "literal"  # `x` renders as code, never as a broken reference
 pygments_style = "sphinx"
@@ -58,8 +62,11 @@ numpydoc_xref_param_type = False  # types stay text: no intersphinx to link them
 # Without intersphinx (the build is offline) references to other projects
 # cannot resolve; everything in skfeatsparse must.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(sklearn|numpy|np|scipy|torch|transformers|hypothesis|pandas|pytest"
-               r"|unittest|pathlib|dask|tqdm)(\..*)?"),
+    (
+        r"py:.*",
+        r"(sklearn|numpy|np|scipy|torch|transformers|hypothesis|pandas|pytest"
+        r"|unittest|pathlib|dask|tqdm)(\..*)?",
+    ),
     (r"py:.*", r"(int|float|str|bool|dict|list|tuple|object|callable|None)"),
 ]
 
@@ -115,8 +122,14 @@ class OptionalFigure(SphinxDirective):
                 rel = "/" + os.path.relpath(path, DOCS).replace(os.sep, "/")
                 options = {"alt": self.options.get("alt", name), "width": "100%"}
                 figure = Figure(
-                    "figure", [rel], options, self.content, self.lineno,
-                    self.content_offset, self.block_text, self.state,
+                    "figure",
+                    [rel],
+                    options,
+                    self.content,
+                    self.lineno,
+                    self.content_offset,
+                    self.block_text,
+                    self.state,
                     self.state_machine,
                 )
                 return figure.run()

@@ -14,8 +14,8 @@ standard library's docstrings).
 # %%
 import sys
 
-from skfeatsparse.studies import format_layers_table, layers_study, plot_layers
 from skfeatsparse.activations import default_corpus
+from skfeatsparse.studies import format_layers_table, layers_study, plot_layers
 
 quick = "--quick" in sys.argv
 texts = default_corpus(300 if quick else None, shuffle=True, random_state=0)

@@ -10,7 +10,8 @@ Gaussian, a heavy-tailed isotropic distribution and Rademacher vectors.
 
 The paper calls ``a / 2`` the "correct" value, which holds only for large
 ``a``: the exact reference is the average coefficient norm of the generator's
-own codes ("true S_1"). This script fits :class:`~skfeatsparse.decomposition.GreedyL1DictionaryLearning`
+own codes ("true S_1"). This script fits
+:class:`~skfeatsparse.decomposition.GreedyL1DictionaryLearning`
 with the adaptive penalty on every dataset at the paper's settings (d=256,
 n=16384, dictionary 8d, sigma=0.1), prints the table and saves the figure.
 """
@@ -25,9 +26,12 @@ quick = "--quick" in sys.argv  # a small version for smoke tests
 start = time.perf_counter()
 rows = synthetic_study(
     **(dict(avg_actives=(2, 5, 10), n_samples=2048, n_features=32) if quick else {}),
-    progress=lambda row: print(f"  {row['data']:>13} {row.get('avg_active', ''):>5} "
-                               f"normalized loss {row['normalized_loss']:.2f} "
-                               f"({row['fit_time']:.0f} s)", flush=True),
+    progress=lambda row: print(
+        f"  {row['data']:>13} {row.get('avg_active', ''):>5} "
+        f"normalized loss {row['normalized_loss']:.2f} "
+        f"({row['fit_time']:.0f} s)",
+        flush=True,
+    ),
 )
 print(format_table(rows))
 print(f"\nwhole study: {time.perf_counter() - start:.0f} s")

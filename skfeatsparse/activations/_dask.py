@@ -92,6 +92,8 @@ def activation_arrays(transformer, texts, layers, counts, lengths, *, texts_per_
         shape = (int(counts[start:stop].sum()), width)
         for n in layers:
             blocks[n].append(
-                da.from_delayed(rows[n], shape, dtype=np.float32, name=f"{name}-{n}-{k}")
+                da.from_delayed(
+                    rows[n], shape, dtype=np.float32, name=f"{name}-{n}-{k}"
+                )
             )
     return {n: da.concatenate(blocks[n], axis=0) for n in layers}

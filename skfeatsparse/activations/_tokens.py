@@ -212,4 +212,3 @@ class TokenProvenance:
         token[known] = tokenizer.convert_ids_to_tokens(token_id[known].tolist())
         text_index = np.repeat(np.asarray(text_index, np.int64), counts)
         return cls(text_index, position, token_id, token, start, end)
-

@@ -292,7 +292,10 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         extraction.plan(texts)
         chunks = range(0, len(texts), TOKENIZE_CHUNK)
         return TokenProvenance.concat(
-            [extraction.provenance_of(texts, range(i, i + TOKENIZE_CHUNK)) for i in chunks]
+            [
+                extraction.provenance_of(texts, range(i, i + TOKENIZE_CHUNK))
+                for i in chunks
+            ]
         )
 
     def iter_batches(self, X, *, layers=None, return_provenance=False):

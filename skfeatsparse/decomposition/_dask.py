@@ -59,7 +59,9 @@ def coding_copy(estimator):
 
 def coder_key(estimator):
     """:func:`coding_copy` of ``estimator`` as a single dask graph key."""
-    return graph_key(coding_copy(estimator), f"{type(estimator).__name__.lower()}-coder")
+    return graph_key(
+        coding_copy(estimator), f"{type(estimator).__name__.lower()}-coder"
+    )
 
 
 def _transform_block(block, coder, dtype):

@@ -74,8 +74,14 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             code, n_steps = greedy_l1_encode(
-                X_block, components, alpha, max_steps=max_steps, gram=gram,
-                batch_size=batch_size, device=device, return_n_steps=True,
+                X_block,
+                components,
+                alpha,
+                max_steps=max_steps,
+                gram=gram,
+                batch_size=batch_size,
+                device=device,
+                return_n_steps=True,
             )
         yield start, X_block, code, int(np.count_nonzero(n_steps >= max_steps))
 
@@ -84,8 +90,13 @@ def _code_pass(X, components, alpha, *, max_steps, batch_size, device, sums, mea
     """Code ``X`` block by block; returns the sparse code and per-sample errors."""
     blocks, errors, n_capped = [], [], 0
     for _, X_block, code, capped in _encode_blocks(
-        X, components, alpha, max_steps=max_steps, batch_size=batch_size,
-        device=device, mean=mean,
+        X,
+        components,
+        alpha,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        device=device,
+        mean=mean,
     ):
         n_capped += capped
         code = sp.csr_matrix(code)
@@ -312,8 +323,10 @@ class GreedyL1DictionaryLearning(
         target = self._first_alpha(Xc, self.alpha_ratio) if auto else float(self.alpha)
         alpha = multiples[0] * target
         progress = self._progress(len(multiples) * self.max_iter)
-        n_warm = max(round(self.warmup_fraction * Xc.shape[0]), min(Xc.shape[0], _WARMUP_MIN))
-        for round_, multiple in enumerate(multiples):
+        n_warm = max(
+            round(self.warmup_fraction * Xc.shape[0]), min(Xc.shape[0], _WARMUP_MIN)
+        )
+        for round_ in range(len(multiples)):
             previous = np.inf
             warm = round_ < len(self.alpha_warmup) and n_warm < Xc.shape[0]
             for _ in range(self.max_iter):
@@ -321,11 +334,16 @@ class GreedyL1DictionaryLearning(
                 # paper's resampling, Appendix B): rough features, cheaply.
                 X_pass = Xc
                 if warm:
-                    X_pass = Xc[np.sort(self._rng.choice(Xc.shape[0], n_warm, replace=False))]
+                    X_pass = Xc[
+                        np.sort(self._rng.choice(Xc.shape[0], n_warm, replace=False))
+                    ]
                 objective, max_coef = self._pass(X_pass, alpha)
                 progress.update()
                 progress.set_postfix(objective=f"{objective:.4g}", alpha=f"{alpha:.3g}")
-                if np.isfinite(previous) and previous - objective <= self.tol * previous:
+                if (
+                    np.isfinite(previous)
+                    and previous - objective <= self.tol * previous
+                ):
                     break
                 previous = objective
             if round_ == len(multiples) - 1:
@@ -373,7 +391,7 @@ class GreedyL1DictionaryLearning(
         return self._partial_fit(X)
 
     def _partial_fit(self, X, reset=None):
-        """``partial_fit`` on an array; ``reset`` (default: not fitted yet) starts afresh."""
+        """``partial_fit`` on an array; ``reset`` (default: unfitted) starts afresh."""
         if reset is None:
             reset = not hasattr(self, "components_")
         X = validate_data(self, X, dtype=float_dtypes(X), reset=reset)
@@ -425,7 +443,14 @@ class GreedyL1DictionaryLearning(
         self._rng = rng
         self._history = {
             k: []
-            for k in ("objective", "alpha", "max_coef", "nonzero_count", "n_resampled", "time")
+            for k in (
+                "objective",
+                "alpha",
+                "max_coef",
+                "nonzero_count",
+                "n_resampled",
+                "time",
+            )
         }
         self.n_resampled_ = 0
         self.n_iter_ = 0
@@ -445,10 +470,12 @@ class GreedyL1DictionaryLearning(
         rows = block_rows(
             self.batch_size, self.components_.shape[0], self.components_.itemsize
         )
-        best = np.concatenate([
-            (sample[start : start + rows] @ self.components_.T).max(axis=1)
-            for start in range(0, sample.shape[0], rows)
-        ]).mean()
+        best = np.concatenate(
+            [
+                (sample[start : start + rows] @ self.components_.T).max(axis=1)
+                for start in range(0, sample.shape[0], rows)
+            ]
+        ).mean()
         if not best > 0:
             scale = float(np.abs(Xc).max(initial=0.0))
             best = scale if scale > 0 else 1.0
@@ -469,8 +496,13 @@ class GreedyL1DictionaryLearning(
             for start in range(0, Xc.shape[0], self.batch_size):
                 X_block = Xc[start : start + self.batch_size]
                 code, error, capped = _code_pass(
-                    X_block, components, alpha, max_steps=max_steps,
-                    batch_size=self.batch_size, device=self.device, sums=sums,
+                    X_block,
+                    components,
+                    alpha,
+                    max_steps=max_steps,
+                    batch_size=self.batch_size,
+                    device=self.device,
+                    sums=sums,
                 )
                 self._n_capped += capped
                 gradient_step(code, X_block, components, self.learning_rate)
@@ -481,8 +513,13 @@ class GreedyL1DictionaryLearning(
             new = components
         else:
             code, error, capped = _code_pass(
-                Xc, old, alpha, max_steps=max_steps, batch_size=self.batch_size,
-                device=self.device, sums=sums,
+                Xc,
+                old,
+                alpha,
+                max_steps=max_steps,
+                batch_size=self.batch_size,
+                device=self.device,
+                sums=sums,
             )
             self._n_capped += capped
             gram, cross = sufficient_statistics(code, Xc)
@@ -494,7 +531,8 @@ class GreedyL1DictionaryLearning(
             new = mod_step(gram, cross, old.astype(np.float64))
         usage = np.bincount(code.indices, minlength=old.shape[0])
         new, n_dead = normalize_and_reseed(
-            new, usage,
+            new,
+            usage,
             lambda k: residual_directions(Xc, code, old, error, k, self._rng),
         )
         self.components_ = new.astype(Xc.dtype, copy=False)
@@ -505,7 +543,14 @@ class GreedyL1DictionaryLearning(
             elapsed += self._history["time"][-1]
         for key, value in zip(
             self._history,
-            (objective, alpha, max_coef, sums.nonzero / sums.n_samples, n_dead, elapsed),
+            (
+                objective,
+                alpha,
+                max_coef,
+                sums.nonzero / sums.n_samples,
+                n_dead,
+                elapsed,
+            ),
         ):
             self._history[key].append(value)
         self.n_resampled_ += n_dead
@@ -530,7 +575,9 @@ class GreedyL1DictionaryLearning(
     # ---------------------------------------------------------------- using it
     @property
     def _transform_alpha(self):
-        return self.alpha_ if self.transform_alpha is None else float(self.transform_alpha)
+        return (
+            self.alpha_ if self.transform_alpha is None else float(self.transform_alpha)
+        )
 
     def _validate_for_coding(self, X):
         """``X`` checked as fitted data (numpy), with the dictionary in its dtype."""
@@ -676,7 +723,8 @@ class GreedyL1DictionaryLearning(
         the first block starting from a fresh initialisation."""
         return _dask.stream_partial_fit(
             self, X, step=lambda block, first: self._partial_fit(block, reset=first),
-            fresh=True, n_epochs=self.max_iter, rng=check_random_state(self.random_state),
+            fresh=True, n_epochs=self.max_iter,
+            rng=check_random_state(self.random_state),
             tol=self.tol, alpha_rtol=_ALPHA_RTOL,
         )  # fmt: skip
 

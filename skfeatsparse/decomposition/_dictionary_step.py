@@ -33,7 +33,9 @@ def _csr_gram(indptr, indices, data, n_atoms, n_chunks):
     n_samples = indptr.size - 1
     for chunk in prange(n_chunks):
         gram = partial[chunk]
-        for j in range(chunk * n_samples // n_chunks, (chunk + 1) * n_samples // n_chunks):
+        for j in range(
+            chunk * n_samples // n_chunks, (chunk + 1) * n_samples // n_chunks
+        ):
             for a in range(indptr[j], indptr[j + 1]):
                 i, v = indices[a], data[a]
                 for b in range(a, indptr[j + 1]):
@@ -46,7 +48,7 @@ def _csr_gram(indptr, indices, data, n_atoms, n_chunks):
 
 
 def sufficient_statistics(code, X):
-    """``(code.T @ code, code.T @ X)`` as dense float64 arrays, for a sparse ``code``."""
+    """``(code.T @ code, code.T @ X)`` as dense float64 arrays, for sparse ``code``."""
     code = sp.csr_matrix(code)
     n_samples, n_atoms = code.shape
     gram = np.zeros((n_atoms, n_atoms))
@@ -59,8 +61,9 @@ def sufficient_statistics(code, X):
     else:
         code.sort_indices()
         n_chunks = 2 if n_atoms * n_atoms * 8 <= _PRIVATE_GRAM_BYTES else 1
-        gram = _csr_gram(code.indptr, code.indices, code.data.astype(np.float64),
-                         n_atoms, n_chunks)
+        gram = _csr_gram(
+            code.indptr, code.indices, code.data.astype(np.float64), n_atoms, n_chunks
+        )
     cross = np.asarray(code.T @ np.asarray(X, dtype=np.float64))
     return gram, cross
 
@@ -79,7 +82,9 @@ def mod_step(code_gram, code_cross, components):
     ridge = _RIDGE * np.trace(A) / A.shape[0]
     A = A + ridge * np.eye(A.shape[0])
     try:
-        solved = scipy.linalg.solve(A, code_cross[used], assume_a="pos", check_finite=False)
+        solved = scipy.linalg.solve(
+            A, code_cross[used], assume_a="pos", check_finite=False
+        )
     except np.linalg.LinAlgError:
         solved = scipy.linalg.lstsq(A, code_cross[used], check_finite=False)[0]
     new[used] = solved
@@ -148,7 +153,9 @@ def residual_directions(X, code, components, sample_error, n_atoms, rng):
     take = order[: min(n_atoms, X.shape[0])]
     residual = X[take] - sp.csr_matrix(code)[take] @ components
     norms = np.linalg.norm(residual, axis=1)
-    scale = max(float(np.sqrt(sample_error.max(initial=0.0))), np.finfo(np.float64).tiny)
+    scale = max(
+        float(np.sqrt(sample_error.max(initial=0.0))), np.finfo(np.float64).tiny
+    )
     good = norms > 1e-6 * scale
     directions = np.empty((n_atoms, X.shape[1]), dtype=components.dtype)
     n_good = int(good.sum())

@@ -125,9 +125,7 @@ def _torch_greedy_block(X, components, gram, half_alpha, stop, max_steps):
     import torch
 
     n_samples = X.shape[0]
-    code = torch.zeros(
-        (n_samples, components.shape[0]), dtype=X.dtype, device=X.device
-    )
+    code = torch.zeros((n_samples, components.shape[0]), dtype=X.dtype, device=X.device)
     n_steps = torch.zeros(n_samples, dtype=torch.int64, device=X.device)
     corr = X @ components.T
     rows = torch.arange(n_samples, device=X.device)
@@ -183,7 +181,8 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             # OpenBLAS threads spin for a while after each product, on the
             # cores the compiled kernel needs next (1.5x slower on two cores).
             torch.matmul(
-                torch.from_numpy(X[start:stop_row]), components_torch.T,
+                torch.from_numpy(X[start:stop_row]),
+                components_torch.T,
                 out=torch.from_numpy(corr),
             )
             _greedy_gram_kernel(
@@ -212,7 +211,9 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     return n_steps
 
 
-def _encode_torch(X, components, gram, half_alpha, stop, max_steps, batch_size, out=None):
+def _encode_torch(
+    X, components, gram, half_alpha, stop, max_steps, batch_size, out=None
+):
     """The torch engine on ``components``' device, block by block.
 
     ``X`` is a tensor (coded where it is; the codes stay there) or, with
@@ -235,8 +236,12 @@ def _encode_torch(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             steps.append(n_steps)
         else:
             code, n_steps = _torch_greedy_block(
-                torch.as_tensor(block, device=components.device), components, gram,
-                half_alpha, stop, max_steps,
+                torch.as_tensor(block, device=components.device),
+                components,
+                gram,
+                half_alpha,
+                stop,
+                max_steps,
             )
             out[start : start + block.shape[0]] = code.cpu().numpy()
             steps.append(n_steps.cpu())
@@ -372,7 +377,9 @@ def greedy_l1_encode(
         target = str(torch_device(device))
     if dtype_arg is not None:
         if np.dtype(dtype_arg) not in DEFAULT_RTOL:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype_arg!r}.")
+            raise ValueError(
+                f"dtype must be 'float32' or 'float64', got {dtype_arg!r}."
+            )
         dtype = np.dtype(dtype_arg)
     elif target != "cpu" and not as_torch:
         dtype = np.dtype(np.float32)  # GPUs: float32 unless asked otherwise
@@ -385,7 +392,9 @@ def greedy_l1_encode(
     else:
         X = X.astype(dtype, copy=False)
     components = check_array(
-        components.detach().cpu().numpy() if _is_torch_tensor(components) else components,
+        components.detach().cpu().numpy()
+        if _is_torch_tensor(components)
+        else components,
         dtype=dtype,
         order="C",
     )
@@ -412,8 +421,14 @@ def greedy_l1_encode(
         X_np = X.detach().cpu().numpy() if as_torch else X
         code = np.zeros((X_np.shape[0], components.shape[0]), dtype=dtype)
         n_steps = _encode_numpy(
-            np.ascontiguousarray(X_np), components, gram, half_alpha, stop, max_steps,
-            batch_size, code,
+            np.ascontiguousarray(X_np),
+            components,
+            gram,
+            half_alpha,
+            stop,
+            max_steps,
+            batch_size,
+            code,
         )
         capped = int(np.count_nonzero(n_steps >= max_steps))
         if as_torch:
@@ -425,9 +440,14 @@ def greedy_l1_encode(
         # input goes to the device block by block and comes back as numpy.
         out = None if as_torch else np.zeros((X.shape[0], components.shape[0]), dtype)
         code, n_steps = _encode_torch(
-            X.to(target) if as_torch else X, torch.as_tensor(components, device=target),
+            X.to(target) if as_torch else X,
+            torch.as_tensor(components, device=target),
             None if gram is None else torch.as_tensor(gram, device=target),
-            half_alpha, stop, max_steps, batch_size, out=out,
+            half_alpha,
+            stop,
+            max_steps,
+            batch_size,
+            out=out,
         )
         capped = int((n_steps >= max_steps).sum())
     if not as_torch and code.dtype != out_dtype:

@@ -52,7 +52,9 @@ class ObjectiveSums:
         for f in fields(self):
             if f.name == "p":
                 if self.p != other.p:
-                    raise ValueError(f"cannot merge sums for p={self.p} and p={other.p}")
+                    raise ValueError(
+                        f"cannot merge sums for p={self.p} and p={other.p}"
+                    )
                 continue
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             setattr(self, f.name, theirs if mine is None else
@@ -76,7 +78,7 @@ class ObjectiveSums:
         return (self.sq_error + alpha * self.l1) / self.n_samples
 
     def mean_max_coef(self):
-        """The paper's ||alpha||_inf: the mean over samples of the largest coefficient."""
+        """The paper's ||alpha||_inf: mean over samples of the largest coefficient."""
         return self.max_coef / self.n_samples
 
     def normalized_loss(self, alpha):

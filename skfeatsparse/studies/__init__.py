@@ -1,4 +1,4 @@
-"""The paper's studies as functions: Figure 1 (synthetic), 2 (token embeddings), 3 (layers).
+"""The paper's studies as functions: Figures 1 (synthetic), 2 (tokens) and 3 (layers).
 
 Each study fits and measures, returns rows (dicts), and has a table formatter
 and a plot. The command line (``skfeatsparse``) and the gallery examples are

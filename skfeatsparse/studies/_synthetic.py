@@ -20,7 +20,9 @@ from ..metrics import METRICS, sparsity_report
 
 def _measure(X, *, dictionary_ratio, random_state, dtype, **fit_params):
     dl = GreedyL1DictionaryLearning(
-        n_components=dictionary_ratio * X.shape[1], random_state=random_state, **fit_params
+        n_components=dictionary_ratio * X.shape[1],
+        random_state=random_state,
+        **fit_params,
     )
     X = X.astype(dtype, copy=False)
     start = time.perf_counter()
@@ -56,21 +58,43 @@ def synthetic_study(
     rows = []
     for a in avg_actives:
         X, _, code = make_sparse_linear(
-            n_samples, n_features, avg_active=a, noise=noise,
-            return_components=True, random_state=random_state,
+            n_samples,
+            n_features,
+            avg_active=a,
+            noise=noise,
+            return_components=True,
+            random_state=random_state,
         )
-        row = {"data": "sparse-linear", "avg_active": float(a), "half_avg_active": a / 2,
-               "true_avg_coef_norm": float(code.sum(1).mean() / code.max(1).mean())}
-        row.update(_measure(X, dictionary_ratio=dictionary_ratio,
-                            random_state=random_state, dtype=dtype, **fit_params))
+        row = {
+            "data": "sparse-linear",
+            "avg_active": float(a),
+            "half_avg_active": a / 2,
+            "true_avg_coef_norm": float(code.sum(1).mean() / code.max(1).mean()),
+        }
+        row.update(
+            _measure(
+                X,
+                dictionary_ratio=dictionary_ratio,
+                random_state=random_state,
+                dtype=dtype,
+                **fit_params,
+            )
+        )
         rows.append(row)
         if progress:
             progress(row)
     for name in controls:
         X = CONTROLS[name](n_samples, n_features, random_state=random_state)
         row = {"data": name}
-        row.update(_measure(X, dictionary_ratio=dictionary_ratio,
-                            random_state=random_state, dtype=dtype, **fit_params))
+        row.update(
+            _measure(
+                X,
+                dictionary_ratio=dictionary_ratio,
+                random_state=random_state,
+                dtype=dtype,
+                **fit_params,
+            )
+        )
         rows.append(row)
         if progress:
             progress(row)
@@ -79,15 +103,18 @@ def synthetic_study(
 
 def format_table(rows):
     """A Markdown table of the study's rows."""
-    header = ("| data | a/2 | true S_1 | normalized loss | S_1 | non-zeros | final loss "
-              "| expl. var. | alpha | fit (s) |")
+    header = (
+        "| data | a/2 | true S_1 | normalized loss | S_1 | non-zeros | final loss "
+        "| expl. var. | alpha | fit (s) |"
+    )
     lines = [header, "|" + "---|" * 10]
     for r in rows:
         half = f"{r['half_avg_active']:g}" if "half_avg_active" in r else "-"
         true = f"{r['true_avg_coef_norm']:.2f}" if "true_avg_coef_norm" in r else "-"
         lines.append(
             f"| {r['data']} | {half} | {true} | {r['normalized_loss']:.2f} | "
-            f"{r['avg_coef_norm']:.2f} | {r['nonzero_count']:.1f} | {r['final_loss']:.4f} | "
+            f"{r['avg_coef_norm']:.2f} | {r['nonzero_count']:.1f} | "
+            f"{r['final_loss']:.4f} | "
             f"{r['explained_variance']:.3f} | {r['alpha']:.4f} | {r['fit_time']:.0f} |"
         )
     return "\n".join(lines)
@@ -109,29 +136,44 @@ def plot_synthetic(rows, path=None):
     half = [r["half_avg_active"] for r in sparse]
     ax.plot(half, half, "k:", label="a/2 (paper's 'correct')")
     ax.plot(half, [r["true_avg_coef_norm"] for r in sparse], "k--", label="true $S_1$")
-    for key, label, style in (("normalized_loss", "normalized loss", "-o"),
-                              ("avg_coef_norm", "avg. coef. norm $S_1$", "-s"),
-                              ("nonzero_count", "non-zero entries", "-^")):
+    for key, label, style in (
+        ("normalized_loss", "normalized loss", "-o"),
+        ("avg_coef_norm", "avg. coef. norm $S_1$", "-s"),
+        ("nonzero_count", "non-zero entries", "-^"),
+    ):
         ax.plot(half, [r[key] for r in sparse], style, label=label)
-    ax.set(xscale="log", yscale="log", xlabel="true sparsity a/2", ylabel="metric",
-           title="(a) metrics against the truth")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="true sparsity a/2",
+        ylabel="metric",
+        title="(a) metrics against the truth",
+    )
     ax.legend(fontsize=8)
 
     compare = [r for r in sparse if r["avg_active"] in (5, 10, 20)] + controls
-    names = [f"a={r['avg_active']:g}" if "avg_active" in r else r["data"] for r in compare]
+    names = [
+        f"a={r['avg_active']:g}" if "avg_active" in r else r["data"] for r in compare
+    ]
     x = np.arange(len(compare))
-    for offset, key, label in ((-0.2, "normalized_loss", "normalized loss"),
-                               (0.2, "avg_coef_norm", "$S_1$")):
+    for offset, key, label in (
+        (-0.2, "normalized_loss", "normalized loss"),
+        (0.2, "avg_coef_norm", "$S_1$"),
+    ):
         axes[1].bar(x + offset, [r[key] for r in compare], 0.4, label=label)
     axes[1].set_xticks(x, names, rotation=30)
     axes[1].set(title="(b) sparse-linear data against controls", ylabel="metric")
     axes[1].legend(fontsize=8)
 
     ax = axes[2]
-    ax.bar(x - 0.2, [r["nonzero_count"] for r in compare], 0.4, label="non-zero entries")
+    ax.bar(
+        x - 0.2, [r["nonzero_count"] for r in compare], 0.4, label="non-zero entries"
+    )
     ax.set_ylabel("non-zero entries")
     twin = ax.twinx()
-    twin.bar(x + 0.2, [r["final_loss"] for r in compare], 0.4, color="C3", label="final loss")
+    twin.bar(
+        x + 0.2, [r["final_loss"] for r in compare], 0.4, color="C3", label="final loss"
+    )
     twin.set_ylabel("final loss")
     ax.set_xticks(x, names, rotation=30)
     ax.set_title("(Fig. 4) the naive metrics are fooled")

@@ -281,8 +281,13 @@ def check_recovers_true_s1(name, estimator):
     :func:`~skfeatsparse.datasets.make_sparse_linear`).
     """
     X, _, code = make_sparse_linear(
-        2000, 16, n_components=32, avg_active=2, noise=0.05,
-        return_components=True, random_state=0,
+        2000,
+        16,
+        n_components=32,
+        avg_active=2,
+        noise=0.05,
+        return_components=True,
+        random_state=0,
     )
     true_s1 = float(code.sum(axis=1).mean() / code.max(axis=1).mean())
     report = _metrics(_fit(estimator, X), X)
@@ -338,8 +343,11 @@ def check_transform_rejects_wrong_n_features(name, estimator):
     X = make_sparse_linear(200, 7, n_components=14, avg_active=2, random_state=0)
     est = _fit(estimator, X)
     _raises(
-        name, lambda: est.transform(X[:, :5]), "X with 5 features after fitting on 7",
-        "5", "7",
+        name,
+        lambda: est.transform(X[:, :5]),
+        "X with 5 features after fitting on 7",
+        "5",
+        "7",
     )
 
 
@@ -395,9 +403,7 @@ def _yield_checks(estimator, checks=None, positive=None):
     for check in checks:
         key = check if isinstance(check, str) else getattr(check, "__name__", None)
         if key not in by_name:
-            raise ValueError(
-                f"Unknown check {check!r}; choose from {sorted(by_name)}."
-            )
+            raise ValueError(f"Unknown check {check!r}; choose from {sorted(by_name)}.")
         selected.append(by_name[key])
     name = type(estimator).__name__
     for check in selected:
@@ -508,7 +514,9 @@ def parametrize_with_sparsity_checks(
                 marks.append(pytest.mark.xfail(reason=reason, strict=True))
             params.append(
                 pytest.param(
-                    estimator, check, marks=marks,
+                    estimator,
+                    check,
+                    marks=marks,
                     id=f"{_estimator_id(estimator)}-{check_name}",
                 )
             )

@@ -49,7 +49,8 @@ _SEEDS = st.integers(0, 2**32 - 1)
 class SparseLinearData:
     """One draw of the paper's sparse-linear data, with its ground truth.
 
-    ``X`` is ``scale`` times the output of :func:`~skfeatsparse.datasets.make_sparse_linear`, and
+    ``X`` is ``scale`` times the output of
+    :func:`~skfeatsparse.datasets.make_sparse_linear`, and
     ``code`` is scaled alike, so before centring and noise
     ``X == code @ components``.
 
@@ -128,7 +129,9 @@ def sparse_linear_data(
     noise=(0.0, 0.1),
     scale=(1e-3, 1e3),
 ):
-    """Strategy for the paper's sparse-linear data (:func:`~skfeatsparse.datasets.make_sparse_linear`).
+    """Strategy for the paper's sparse-linear data.
+
+    Drawn with :func:`~skfeatsparse.datasets.make_sparse_linear`.
 
     Each argument is a fixed value, an inclusive ``(low, high)`` pair, or a
     hypothesis strategy.
@@ -173,12 +176,22 @@ def sparse_linear_data(
     n = draw(_integers(n_samples, "n_samples"))
     seed = draw(_SEEDS)
     X, components, code = make_sparse_linear(
-        n, d, n_components=m, avg_active=a, noise=sigma,
-        return_components=True, random_state=seed,
+        n,
+        d,
+        n_components=m,
+        avg_active=a,
+        noise=sigma,
+        return_components=True,
+        random_state=seed,
     )
     return SparseLinearData(
-        X=c * X, components=components, code=c * code, scale=c,
-        avg_active=a, noise=sigma, random_state=seed,
+        X=c * X,
+        components=components,
+        code=c * code,
+        scale=c,
+        avg_active=a,
+        noise=sigma,
+        random_state=seed,
     )
 
 
@@ -192,7 +205,8 @@ def control_data(
     ----------
     kind : {"gaussian", "heavy_tailed", "rademacher"} or None, default=None
         ``None`` draws one of the three (:func:`~skfeatsparse.datasets.make_gaussian`,
-        :func:`~skfeatsparse.datasets.make_heavy_tailed`, :func:`~skfeatsparse.datasets.make_rademacher`).
+        :func:`~skfeatsparse.datasets.make_heavy_tailed`,
+        :func:`~skfeatsparse.datasets.make_rademacher`).
     n_samples, n_features : int or pair or strategy
         As in :func:`sparse_linear_data`.
     scale : float or pair or strategy, default=1.0

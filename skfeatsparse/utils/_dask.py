@@ -150,9 +150,7 @@ def reduce_blocks(arrays, block_fn, *args, combine, split_every=8):
     from dask import delayed
 
     columns = [a.to_delayed().ravel() for a in arrays]
-    parts = [
-        delayed(block_fn, pure=True)(*blocks, *args) for blocks in zip(*columns)
-    ]
+    parts = [delayed(block_fn, pure=True)(*blocks, *args) for blocks in zip(*columns)]
     while len(parts) > 1:
         parts = [
             delayed(_combine_all, pure=True)(combine, *parts[i : i + split_every])

@@ -36,7 +36,9 @@ def optional_import(module, feature):
         package = module.split(".")[0]
         extra = _EXTRAS.get(package)
         how = (
-            f'pip install "skfeatsparse[{extra}]"' if extra else f"pip install {package}"
+            f'pip install "skfeatsparse[{extra}]"'
+            if extra
+            else f"pip install {package}"
         )
         raise ImportError(
             f"{feature} needs {package}, an optional dependency of skfeatsparse: {how}."
