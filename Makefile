@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-skfeatsparse
 
-.PHONY: install demo test docs bench clean
+.PHONY: install demo test lint docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)  ## the paper's study on the embedded default model, offline
 
 test: $(STAMP)  ## the test suite and the doctests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)  ## ruff: lint and formatting, the whole tree
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 docs: $(STAMP)
 	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(BIN))/sphinx-build
