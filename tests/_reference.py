@@ -1,4 +1,4 @@
-"""Tiny, obviously-correct reference implementations the optimised code is tested against."""
+"""Tiny, obviously correct references that the optimised code is tested against."""
 
 import numpy as np
 
@@ -28,3 +28,17 @@ def objective(X, code, components, alpha):
 def unit_rows(rng, n_rows, n_features):
     D = rng.standard_normal((n_rows, n_features))
     return D / np.linalg.norm(D, axis=1, keepdims=True)
+
+
+def assert_reports_close(actual, expected, rtol=1e-12):
+    """Two metric reports agree key by key: scalars, per-atom arrays, intervals."""
+    assert list(actual) == list(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(
+            np.asarray(actual[key], dtype=float),
+            np.asarray(value, dtype=float),
+            rtol=rtol,
+            atol=1e-300,
+            equal_nan=True,
+            err_msg=key,
+        )

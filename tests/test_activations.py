@@ -21,11 +21,11 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skfeatsparse.activations import _extraction
 from skfeatsparse.activations import (
     ActivationCache,
     TokenProvenance,
     TransformerActivations,
+    _extraction,
     cache_activations,
     default_corpus,
     default_model_path,

@@ -271,19 +271,43 @@ def test_bad_inputs_are_clear_errors(tiny_bert_dir, tmp_path):
         act.to_dask("one text")
     with pytest.raises(ValueError, match=r"X\[1\] is empty"):
         act.to_dask(["text", ""])
-    with pytest.raises(ValueError, match=r"'texts_per_chunk' parameter of TransformerActivations.to_dask must be an int in the range \[1, inf\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"'texts_per_chunk' parameter of TransformerActivations.to_dask"
+            r" must be an int in the range \[1, inf\)"
+        ),
+    ):
         act.to_dask(TEXTS, texts_per_chunk=0)
-    with pytest.raises(ValueError, match=r"'format' parameter of cache_activations must be a str among \{'npy', 'zarr'\}"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"'format' parameter of cache_activations"
+            r" must be a str among \{'npy', 'zarr'\}"
+        ),
+    ):
         cache_activations(act, TEXTS, tmp_path / "h5", format="hdf5")
     assert not (tmp_path / "h5").exists()
-    with pytest.raises(ValueError, match=r"'chunk_rows' parameter of cache_activations must be an int in the range \[1, inf\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"'chunk_rows' parameter of cache_activations"
+            r" must be an int in the range \[1, inf\)"
+        ),
+    ):
         cache_activations(act, TEXTS, tmp_path / "z", format="zarr", chunk_rows=0)
     cache = cache_activations(act, TEXTS, tmp_path / "zarr", format="zarr")
     with pytest.raises(KeyError, match=r"not in this cache.*layers \[2\]"):
         cache.to_dask(0)
     with pytest.raises(KeyError, match="not in this cache"):
         list(cache.iter_batches(7))
-    with pytest.raises(ValueError, match=r"'chunks' parameter of ActivationCache.to_dask must be an int in the range \[1, inf\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"'chunks' parameter of ActivationCache.to_dask"
+            r" must be an int in the range \[1, inf\)"
+        ),
+    ):
         cache.to_dask(chunks=(10, 32))
 
 

@@ -21,7 +21,6 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
-from skfeatsparse.utils import is_dask_array  # noqa: E402
 from skfeatsparse.datasets import make_sparse_linear  # noqa: E402
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning  # noqa: E402
 from skfeatsparse.metrics import (  # noqa: E402
@@ -36,6 +35,9 @@ from skfeatsparse.metrics import (  # noqa: E402
     sparsity_report,
     sparsity_scores,
 )
+from skfeatsparse.utils import is_dask_array  # noqa: E402
+
+from ._reference import assert_reports_close  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("dask")
 
@@ -112,7 +114,11 @@ def test_transform_is_lazy(dl, Xd):
     code = dl.transform(poisoned)
     assert isinstance(code, da.Array)
     report = sparsity_report(dl, poisoned)
-    assert all(isinstance(v, da.Array) and v.ndim == 0 for v in report.values())
+    assert all(
+        isinstance(v, da.Array) or key == "max_atom_cosine"  # from the dictionary
+        for key, v in report.items()
+    )
+    assert report["firing_frequency"].shape == (N_COMPONENTS,)
     assert isinstance(dl.inverse_transform(code), da.Array)
     with pytest.raises(AssertionError, match="a block was computed"):
         code.compute()
@@ -151,8 +157,11 @@ def test_estimator_is_one_graph_key(dl, X):
     atoms = np.random.default_rng(0).standard_normal((4096, N_FEATURES))
     big.components_ = atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
     Xd = da.from_array(X, chunks=20)  # 30 blocks
-    for lazy in (big.transform(Xd), sparsity_report(big, Xd)["final_loss"],
-                 big.inverse_transform(da.zeros((600, 4096), chunks=20))):
+    for lazy in (
+        big.transform(Xd),
+        sparsity_report(big, Xd)["final_loss"],
+        big.inverse_transform(da.zeros((600, 4096), chunks=20)),
+    ):
         graph = dict(lazy.__dask_graph__())
         coder_keys = [k for k in graph if isinstance(k, str) and "-coder-" in k]
         assert len(coder_keys) == 1
@@ -188,10 +197,9 @@ def test_inverse_transform(client, dl, X, Xd):
 # ----------------------------------------------------------------- metrics
 def _assert_report_equal(lazy, expected, rtol=1e-12):
     assert list(lazy) == list(expected)
-    assert all(isinstance(v, da.Array) and v.ndim == 0 for v in lazy.values())
+    assert isinstance(lazy["normalized_loss"], da.Array)
     (computed,) = dask.compute(lazy)
-    for key, value in expected.items():
-        assert_allclose(float(computed[key]), value, rtol=rtol, err_msg=key)
+    assert_reports_close(computed, expected, rtol=rtol)
     assert int(computed["n_samples"]) == expected["n_samples"]
 
 
@@ -203,10 +211,24 @@ def test_sparsity_report(client, dl, X, Xd, p):
     assert expected["n_samples"] == N_SAMPLES
 
 
+def test_sparsity_report_intervals_blockwise_equal_in_memory(client, dl, X, Xd):
+    # bootstrap weights follow the row index, so blocks resample as one array
+    settings = dict(confidence=0.9, n_resamples=40, random_state=3)
+    expected = sparsity_report(dl, X, **settings)
+    assert "normalized_loss_ci" in expected
+    _assert_report_equal(sparsity_report(dl, Xd, **settings), expected, rtol=1e-9)
+
+
 def test_scorers(client, dl, X, Xd):
-    for scorer in (normalized_loss, avg_coef_norm, nonzero_count, final_loss,
-                   explained_variance, neg_normalized_loss,
-                   make_avg_coef_norm_scorer(p=2)):
+    for scorer in (
+        normalized_loss,
+        avg_coef_norm,
+        nonzero_count,
+        final_loss,
+        explained_variance,
+        neg_normalized_loss,
+        make_avg_coef_norm_scorer(p=2),
+    ):
         value = scorer(dl, Xd)
         assert type(value) is float
         assert_allclose(value, scorer(dl, X), rtol=1e-12, err_msg=scorer.__name__)
@@ -236,8 +258,9 @@ def test_sparsity_metrics_from_arrays(client, dl, X):
     components_d = da.from_array(dl.components_, chunks=8)
     _assert_report_equal(sparsity_metrics(Xc_d, code, components_d, alpha), expected)
     expected2 = sparsity_metrics(Xc, code, dl.components_, alpha, p=2)
-    _assert_report_equal(sparsity_metrics(Xc_d, code_d, dl.components_, alpha, p=2),
-                         expected2)
+    _assert_report_equal(
+        sparsity_metrics(Xc_d, code_d, dl.components_, alpha, p=2), expected2
+    )
 
 
 def test_sparsity_metrics_errors(dl, X):
@@ -259,9 +282,7 @@ def test_sparsity_metrics_errors(dl, X):
 
 def test_all_zero_codes_raise_at_compute(client, dl, X, Xd):
     huge = GreedyL1DictionaryLearning(**PARAMS)
-    huge.__dict__.update(
-        {k: v for k, v in vars(dl).items() if k.endswith("_")}
-    )
+    huge.__dict__.update({k: v for k, v in vars(dl).items() if k.endswith("_")})
     huge.set_params(transform_alpha=1e6)
     with pytest.raises(ValueError, match="Every code is all zero"):
         sparsity_report(huge, X)
@@ -422,7 +443,9 @@ def test_fit_memory_does_not_grow_with_the_number_of_blocks():
 
     peak(da.from_array(X[:4000], chunks=(2000, -1)))  # imports and compilation
     peak(X[:4000])
-    small, large = (peak(da.from_array(X[:n], chunks=(2000, -1))) for n in (8000, 32000))
+    small, large = (
+        peak(da.from_array(X[:n], chunks=(2000, -1))) for n in (8000, 32000)
+    )
     assert large < 1.25 * small
     in_memory = [peak(X[:n]) for n in (8000, 32000)]
     assert in_memory[1] > 2 * in_memory[0]

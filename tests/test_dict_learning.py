@@ -11,16 +11,21 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skfeatsparse.datasets import make_sparse_linear
-from skfeatsparse.metrics import sparsity_report
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+from skfeatsparse.metrics import sparsity_report
 
 
 @pytest.fixture(scope="module")
 def planted():
     """Easy sparse-linear data: 16-d, 32 true atoms, 2 active on average."""
     X, components, code = make_sparse_linear(
-        3000, 16, n_components=32, avg_active=2, noise=0.05,
-        return_components=True, random_state=0,
+        3000,
+        16,
+        n_components=32,
+        avg_active=2,
+        noise=0.05,
+        return_components=True,
+        random_state=0,
     )
     return X, components, code
 
@@ -61,7 +66,9 @@ def test_fitting_scaled_data_scales_alpha_and_keeps_components(planted, c):
     X = planted[0][:600]
     base = _fit(X, max_iter=4, alpha_rounds=2)
     scaled = _fit(c * X, max_iter=4, alpha_rounds=2)
-    np.testing.assert_allclose(scaled.components_, base.components_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        scaled.components_, base.components_, rtol=1e-6, atol=1e-8
+    )
     np.testing.assert_allclose(scaled.alpha_, c * base.alpha_, rtol=1e-6)
     np.testing.assert_allclose(scaled.mean_, c * base.mean_, rtol=1e-6, atol=1e-9 * c)
 
@@ -234,7 +241,10 @@ def test_bad_training_data_raises_clear_errors(X, error, match):
 
 def test_wrong_number_of_features_at_transform(planted):
     dl = _fit(planted[0][:300], max_iter=2)
-    with pytest.raises(ValueError, match="X has 3 features, but GreedyL1DictionaryLearning is expecting 16"):
+    with pytest.raises(
+        ValueError,
+        match="X has 3 features, but GreedyL1DictionaryLearning is expecting 16",
+    ):
         dl.transform(np.ones((2, 3)))
 
 

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from skfeatsparse.decomposition import greedy_l1_encode
-from skfeatsparse.decomposition import _greedy
+from skfeatsparse.decomposition import _greedy, greedy_l1_encode
 
 from ._reference import greedy_l1_reference, objective, unit_rows
 
@@ -149,7 +148,9 @@ def test_batch_size_does_not_change_the_code():
     X = rng.standard_normal((101, 10))
     # Equal up to the last bits the matrix product rounds differently per block.
     np.testing.assert_allclose(
-        greedy_l1_encode(X, D, 2.0, batch_size=7), greedy_l1_encode(X, D, 2.0), atol=1e-12
+        greedy_l1_encode(X, D, 2.0, batch_size=7),
+        greedy_l1_encode(X, D, 2.0),
+        atol=1e-12,
     )
 
 
@@ -188,9 +189,27 @@ def test_identity_dictionary_gives_soft_threshold_of_the_largest_entry():
         ({"alpha": 0.0}, "alpha must be a positive"),
         ({"alpha": -1.0}, "alpha must be a positive"),
         ({"alpha": float("nan")}, "alpha must be a positive"),
-        ({"max_steps": 0}, r"'max_steps' parameter of greedy_l1_encode must be an int in the range \[1, inf\)"),
-        ({"batch_size": 0}, r"'batch_size' parameter of greedy_l1_encode must be an int in the range \[1, inf\)"),
-        ({"rtol": -0.1}, r"'rtol' parameter of greedy_l1_encode must be a float in the range \[0.0, 1.0\)"),
+        (
+            {"max_steps": 0},
+            (
+                r"'max_steps' parameter of greedy_l1_encode"
+                r" must be an int in the range \[1, inf\)"
+            ),
+        ),
+        (
+            {"batch_size": 0},
+            (
+                r"'batch_size' parameter of greedy_l1_encode"
+                r" must be an int in the range \[1, inf\)"
+            ),
+        ),
+        (
+            {"rtol": -0.1},
+            (
+                r"'rtol' parameter of greedy_l1_encode"
+                r" must be a float in the range \[0.0, 1.0\)"
+            ),
+        ),
     ],
 )
 def test_invalid_arguments_raise_clear_errors(kwargs, match):

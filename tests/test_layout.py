@@ -1,4 +1,4 @@
-"""The package's layout: imports flow one way, and no file calls another's private methods.
+"""The layout: imports flow one way; no file calls private methods of another.
 
 Floors, lowest first: ``utils`` -> data in (``datasets``, ``activations``) ->
 ``decomposition`` -> ``metrics`` -> ``studies`` and ``testing`` -> the command
@@ -46,7 +46,9 @@ def _imported_rooms(path, parts):
             if node.level:  # relative: resolve against this module's package
                 base = list(package)[: len(package) - (node.level - 1)]
                 target = base + (node.module.split(".") if node.module else [])
-                names = [target + [a.name] for a in node.names] if not target else [target]
+                names = (
+                    [target + [a.name] for a in node.names] if not target else [target]
+                )
             elif node.module and node.module.split(".")[0] == "skfeatsparse":
                 names = [node.module.split(".")[1:] or [a.name for a in node.names]]
             else:
@@ -67,7 +69,9 @@ def test_every_room_has_a_floor():
 
 
 @pytest.mark.parametrize(
-    "path, parts", list(_modules()), ids=lambda v: "/".join(v) if isinstance(v, tuple) else ""
+    "path, parts",
+    list(_modules()),
+    ids=lambda v: "/".join(v) if isinstance(v, tuple) else "",
 )
 def test_imports_flow_down(path, parts):
     room = _room(parts)
@@ -101,13 +105,17 @@ def test_no_file_calls_private_methods_defined_in_another():
     offences = []
     for path, _ in _modules():
         for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            if not (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            ):
                 continue
             name, owner = node.func.attr, node.func.value
             if name not in defined or path in defined[name]:
                 continue
             is_self = isinstance(owner, ast.Name) and owner.id in {"self", "cls"}
-            is_super = isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super"
+            is_super = (
+                isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super"
+            )
             if not (is_self or is_super):
                 offences.append(f"{path.relative_to(PACKAGE)}:{node.lineno} .{name}()")
     assert not offences, offences

@@ -1,5 +1,6 @@
 """skfeatsparse.metrics: the paper's sparsity metrics (Sec. 3), arrays and scorers."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -32,7 +33,7 @@ from skfeatsparse.metrics import (
     sparsity_scores,
 )
 
-from ._reference import unit_rows
+from ._reference import assert_reports_close, unit_rows
 
 SCALE_INVARIANT = (
     "normalized_loss",
@@ -145,7 +146,7 @@ def test_sparse_code_gives_the_same_metrics_as_dense():
     for p in (1, 2):
         dense = sparsity_metrics(X, code, components, 0.3, p=p)
         sparse = sparsity_metrics(X, sp.csr_matrix(code), components, 0.3, p=p)
-        assert sparse == pytest.approx(dense, rel=1e-12)
+        assert_reports_close(sparse, dense)
 
 
 # ------------------------------------------------------ hypothesis properties
@@ -178,7 +179,7 @@ def test_array_metrics_ignore_sample_order(case):
     order = rng.permutation(code.shape[0])
     before = sparsity_metrics(X, code, components, alpha)
     after = sparsity_metrics(X[order], code[order], components, alpha)
-    assert after == pytest.approx(before, rel=1e-10, nan_ok=True)
+    assert_reports_close(after, before, rtol=1e-10)
 
 
 @settings(max_examples=5, deadline=None)
@@ -333,3 +334,108 @@ def test_bad_alpha_or_p_in_sparsity_metrics_raise(kwargs, match):
     code = np.eye(3)
     with pytest.raises(ValueError, match=match):
         sparsity_metrics(code, code, np.eye(3), **kwargs)
+
+
+# ------------------------------------------ intervals and per-atom diagnostics
+INTERVALS = (*SCALE_INVARIANT, "final_loss", "max_coef")
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    X = make_sparse_linear(
+        3000, 8, n_components=16, avg_active=2, noise=0.05, random_state=1
+    )
+    return _fit(_estimator(), X[:1000]), X[1000:]
+
+
+def test_intervals_contain_the_estimate_and_narrow_with_more_rows(held_out):
+    dl, X = held_out
+    full = sparsity_report(dl, X, confidence=0.95, n_resamples=300)
+    small = sparsity_report(dl, X[:200], confidence=0.95, n_resamples=300)
+    for name in INTERVALS:
+        low, high = full[f"{name}_ci"]
+        assert low <= full[name] <= high, name
+        small_low, small_high = small[f"{name}_ci"]
+        assert high - low < small_high - small_low, name
+    low, high = full["normalized_loss_ci"]
+    assert low < high  # a real spread, not a point
+    wider = sparsity_report(dl, X, confidence=0.99, n_resamples=300)
+    assert wider["normalized_loss_ci"][0] <= low
+    assert wider["normalized_loss_ci"][1] >= high
+
+
+def test_intervals_do_not_depend_on_batching(held_out):
+    # each row's bootstrap weights come from its index: blocks of 137 rows
+    # resample exactly as one block does
+    dl, X = held_out
+    one = sparsity_report(dl, X, confidence=0.9, n_resamples=50)
+    batched = copy.deepcopy(dl).set_params(batch_size=137)
+    assert_reports_close(
+        sparsity_report(batched, X, confidence=0.9, n_resamples=50), one, rtol=1e-9
+    )
+    # another seed of the bootstrap moves the interval, not the estimate
+    other = sparsity_report(dl, X, confidence=0.9, n_resamples=50, random_state=1)
+    assert other["normalized_loss"] == one["normalized_loss"]
+    assert other["normalized_loss_ci"] != one["normalized_loss_ci"]
+
+
+def test_bootstrap_interval_matches_the_normal_approximation_for_a_mean():
+    # nonzero_count is a plain mean: its 95% interval is about +-1.96 s/sqrt(n)
+    rng = np.random.default_rng(0)
+    n, k = 4000, 20
+    code = rng.exponential(size=(n, k)) * (rng.uniform(size=(n, k)) < 0.2)
+    code[:, 0] += 0.5
+    components = unit_rows(rng, k, 6)
+    X = code @ components
+    r = sparsity_metrics(X, code, components, 0.1, confidence=0.95, n_resamples=1000)
+    counts = (code != 0).sum(axis=1)
+    half = 1.96 * counts.std() / np.sqrt(n)
+    low, high = r["nonzero_count_ci"]
+    assert (high - low) / 2 == pytest.approx(half, rel=0.15)
+    assert (low + high) / 2 == pytest.approx(counts.mean(), abs=half / 3)
+
+
+def test_per_atom_counts_by_hand():
+    code = np.array([[1.0, 0.0, 0.0, 0.0], [2.0, 3.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.5]])
+    components = np.eye(4)
+    components[3] = [0.6, 0.8, 0.0, 0.0]  # cosine 0.8 with atom 1
+    r = sparsity_metrics(code @ components, code, components, 0.5, dense_threshold=0.5)
+    assert_allclose = np.testing.assert_allclose
+    assert_allclose(r["firing_frequency"], [1.0, 1 / 3, 0.0, 1 / 3])
+    assert r["dead_atoms"] == 1
+    assert r["dense_atoms"] == 1  # only atom 0 fires in more than half the rows
+    assert r["max_atom_cosine"] == pytest.approx(0.8)
+    assert sparsity_metrics(code, sp.csr_matrix(code), np.eye(4), 0.5)[
+        "firing_frequency"
+    ].tolist() == pytest.approx([1.0, 1 / 3, 0.0, 1 / 3])
+
+
+def test_explained_variance_is_stable_for_data_far_from_the_origin():
+    # an uncentred coder on data offset by 1e7: the naive sum of squares minus
+    # n * mean^2 cancels to noise; the shifted sums keep the true value.
+    rng = np.random.default_rng(0)
+    n, d = 2000, 4
+    X = rng.standard_normal((n, d)) + 1e7
+    components = np.eye(d)
+    code = np.zeros((n, d))  # reconstructs nothing: EV = 1 - ||X||^2 / TSS
+    code[:, 0] = 1.0
+    r = sparsity_metrics(X, code, components, 0.1)
+    residual = X - code @ components
+    expected = 1 - (residual**2).sum() / ((X - X.mean(axis=0)) ** 2).sum()
+    assert expected < -1e12
+    assert r["explained_variance"] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"p": -1}, "p must be positive"),
+        ({"confidence": 1.5}, "confidence must be a number in"),
+        ({"confidence": 0.9, "n_resamples": 0}, "n_resamples must be a positive"),
+        ({"dense_threshold": 0}, "dense_threshold must be in"),
+        ({"random_state": -3}, "random_state must be a non-negative"),
+    ],
+)
+def test_bad_report_settings_raise(fitted, X, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sparsity_report(fitted, X, **kwargs)

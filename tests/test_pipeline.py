@@ -12,17 +12,24 @@ from skfeatsparse.activations import TransformerActivations
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
 from skfeatsparse.metrics import neg_normalized_loss, normalized_loss, sparsity_report
 
-TEXTS = [f"the {a} cat saw {b} dogs near the river bank"
-         for a in ("small", "big", "old", "young", "quick", "lazy")
-         for b in ("two", "three", "many", "few", "some")]
+TEXTS = [
+    f"the {a} cat saw {b} dogs near the river bank"
+    for a in ("small", "big", "old", "young", "quick", "lazy")
+    for b in ("two", "three", "many", "few", "some")
+]
 
 
 @pytest.fixture()
 def pipe(tiny_bert_dir):
-    return Pipeline([
-        ("act", TransformerActivations(str(tiny_bert_dir), batch_size=8)),
-        ("dl", GreedyL1DictionaryLearning(n_components=24, max_iter=3, random_state=0)),
-    ])
+    return Pipeline(
+        [
+            ("act", TransformerActivations(str(tiny_bert_dir), batch_size=8)),
+            (
+                "dl",
+                GreedyL1DictionaryLearning(n_components=24, max_iter=3, random_state=0),
+            ),
+        ]
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +56,9 @@ def test_cross_val_score_folds_over_texts(pipe):
 
 
 def test_grid_search_over_the_layer(pipe):
-    search = GridSearchCV(pipe, {"act__layer": [0, -1]}, scoring=neg_normalized_loss,
-                          cv=KFold(2))
+    search = GridSearchCV(
+        pipe, {"act__layer": [0, -1]}, scoring=neg_normalized_loss, cv=KFold(2)
+    )
     search.fit(TEXTS)
     assert search.best_params_["act__layer"] in (0, -1)
     assert len(search.cv_results_["mean_test_score"]) == 2

@@ -8,13 +8,18 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from skfeatsparse.datasets import make_sparse_linear
-from skfeatsparse.metrics import sparsity_report
-from skfeatsparse.decomposition import GreedyL1DictionaryLearning, greedy_l1_encode
-from skfeatsparse.decomposition import _greedy
+from skfeatsparse.decomposition import (
+    GreedyL1DictionaryLearning,
+    _greedy,
+    greedy_l1_encode,
+)
 from skfeatsparse.decomposition._dictionary_step import gradient_step
+from skfeatsparse.metrics import sparsity_report
 
 torch = pytest.importorskip("torch")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"
+)
 needs_mps = pytest.mark.skipif(
     not torch.backends.mps.is_available(), reason="needs an Apple MPS device"
 )
@@ -109,7 +114,9 @@ def test_large_dictionary_route_gives_the_same_fit_and_codes(no_gram):
         kernel_code = kernel.transform(X)
     np.testing.assert_allclose(route.components_, kernel.components_, atol=1e-8)
     np.testing.assert_allclose(code, kernel_code, atol=1e-8)
-    np.testing.assert_allclose(route.history_["objective"], kernel.history_["objective"])
+    np.testing.assert_allclose(
+        route.history_["objective"], kernel.history_["objective"]
+    )
     assert sparsity_report(route, X)["normalized_loss"] == pytest.approx(
         sparsity_report(kernel, X)["normalized_loss"], rel=1e-9
     )
@@ -177,7 +184,9 @@ def test_cuda_large_dictionary_transform_matches_the_cpu(no_gram):
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     X = rng.standard_normal((300, 16)).astype(np.float32)
     np.testing.assert_allclose(
-        greedy_l1_encode(X, D, 0.5, device="cuda"), greedy_l1_encode(X, D, 0.5), atol=1e-4
+        greedy_l1_encode(X, D, 0.5, device="cuda"),
+        greedy_l1_encode(X, D, 0.5),
+        atol=1e-4,
     )
 
 
@@ -187,10 +196,14 @@ def test_mps_codes_float32_and_refuses_float64():
     D = np.eye(8, dtype=np.float32)
     X = rng.standard_normal((20, 8)).astype(np.float32)
     np.testing.assert_allclose(
-        greedy_l1_encode(X, D, 0.5, device="mps"), greedy_l1_encode(X, D, 0.5), atol=1e-5
+        greedy_l1_encode(X, D, 0.5, device="mps"),
+        greedy_l1_encode(X, D, 0.5),
+        atol=1e-5,
     )
     # float64 data are coded in float32 there, and come back as float64.
-    assert greedy_l1_encode(X.astype(np.float64), D, 0.5, device="mps").dtype == np.float64
+    assert (
+        greedy_l1_encode(X.astype(np.float64), D, 0.5, device="mps").dtype == np.float64
+    )
     with pytest.raises(ValueError, match="float64"):
         greedy_l1_encode(X, D, 0.5, device="mps", dtype="float64")
 
@@ -207,7 +220,9 @@ def test_torch_engine_streams_numpy_blocks_into_the_output():
         X, torch.from_numpy(D), None, 0.25, 1e-9 * 0.25, 200, 16, out=out
     )
     assert code is out and isinstance(steps, np.ndarray) and steps.shape == (103,)
-    reference, ref_steps = greedy_l1_encode(X, D, 0.5, max_steps=200, return_n_steps=True)
+    reference, ref_steps = greedy_l1_encode(
+        X, D, 0.5, max_steps=200, return_n_steps=True
+    )
     np.testing.assert_allclose(code, reference, atol=1e-10)
     np.testing.assert_array_equal(steps, ref_steps)
     # A tensor stays a tensor, codes and all.
@@ -230,8 +245,10 @@ def test_dtype_sets_the_precision_and_codes_keep_the_input_dtype():
     code64 = greedy_l1_encode(X.astype(np.float32), D, 0.4, dtype="float64")
     assert code64.dtype == np.float32
     np.testing.assert_array_equal(
-        code64, greedy_l1_encode(X.astype(np.float32).astype(np.float64), D, 0.4)
-        .astype(np.float32),
+        code64,
+        greedy_l1_encode(X.astype(np.float32).astype(np.float64), D, 0.4).astype(
+            np.float32
+        ),
     )
     with pytest.raises(ValueError, match="dtype must be"):
         greedy_l1_encode(X, D, 0.4, dtype="int8")

@@ -26,8 +26,13 @@ from skfeatsparse.testing import (
 # (lars, omp) do not support positive_code; coordinate descent does. Its
 # objective is 0.5 ||x - code V||^2 + alpha ||code||_1: our penalty 2 * alpha.
 SKLEARN_CODER = MiniBatchDictionaryLearning(
-    n_components=32, alpha=0.1, positive_code=True, fit_algorithm="cd",
-    transform_algorithm="lasso_cd", max_iter=5, random_state=0,
+    n_components=32,
+    alpha=0.1,
+    positive_code=True,
+    fit_algorithm="cd",
+    transform_algorithm="lasso_cd",
+    max_iter=5,
+    random_state=0,
 )
 
 

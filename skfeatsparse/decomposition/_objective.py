@@ -19,6 +19,35 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def code_terms(code, p=None):
+    """Per-sample terms of a code (dense or sparse): its L1 norm, largest
+    coefficient and number of non-zeros, and with ``p`` the sum of ``|c|^p``.
+
+    Returns a dict of float64 arrays of length ``n_samples``.
+    """
+    if sp.issparse(code):
+        code = abs(sp.csr_matrix(code)).astype(np.float64)
+        n, m = code.shape
+        rows = np.repeat(np.arange(n), np.diff(code.indptr))
+        terms = {
+            "l1": np.bincount(rows, weights=code.data, minlength=n),
+            "max_coef": code.max(axis=1).toarray().ravel() if m else np.zeros(n),
+            "nonzero": np.bincount(rows[code.data != 0], minlength=n).astype(float),
+        }
+        if p is not None:
+            terms["lp"] = np.bincount(rows, weights=code.data**p, minlength=n)
+        return terms
+    values = np.abs(np.asarray(code, dtype=np.float64))
+    terms = {
+        "l1": values.sum(axis=1),
+        "max_coef": values.max(axis=1) if values.shape[1] else np.zeros(len(values)),
+        "nonzero": np.count_nonzero(values, axis=1).astype(float),
+    }
+    if p is not None:
+        terms["lp"] = (values**p).sum(axis=1)
+    return terms
+
+
 @dataclass
 class ObjectiveSums:
     """Running sums of the per-sample terms of the objective.
@@ -32,46 +61,37 @@ class ObjectiveSums:
     max_coef: float = 0.0
     nonzero: float = 0.0
 
-    def add(self, X, code, reconstruction):
+    def add(self, X, code, reconstruction, *, start=None):
         """Add a block: ``X`` dense, ``code`` dense or sparse, ``reconstruction`` dense.
 
-        Returns the block's per-sample squared reconstruction errors.
+        ``start``, the index of the block's first row, is for subclasses that
+        need it (bootstrap weights). Returns the block's per-sample squared
+        reconstruction errors.
         """
-        X = np.asarray(X, dtype=np.float64)
-        residual = X - reconstruction
-        sample_error = np.einsum("ij,ij->i", residual, residual)
-        self.n_samples += X.shape[0]
-        self.sq_error += float(sample_error.sum())
-        values = self._add_code(code)
-        self.l1 += float(values.sum())
-        self.nonzero += float(np.count_nonzero(values))
-        return sample_error
+        terms = self._terms(X, code, reconstruction)
+        self._accumulate(terms)
+        return terms["sq_error"]
+
+    def _terms(self, X, code, reconstruction):
+        """Per-sample terms of a block (dict of arrays)."""
+        residual = np.asarray(X, dtype=np.float64) - reconstruction
+        return {
+            "sq_error": np.einsum("ij,ij->i", residual, residual),
+            **code_terms(code),
+        }
+
+    def _accumulate(self, terms):
+        self.n_samples += len(terms["sq_error"])
+        for name in ("sq_error", "l1", "max_coef", "nonzero"):
+            setattr(self, name, getattr(self, name) + float(terms[name].sum()))
 
     def merge(self, other):
         """Add the sums of ``other`` (another block's) to these; returns self."""
         for f in fields(self):
-            if f.name == "p":
-                if self.p != other.p:
-                    raise ValueError(
-                        f"cannot merge sums for p={self.p} and p={other.p}"
-                    )
-                continue
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             setattr(self, f.name, theirs if mine is None else
                     mine if theirs is None else mine + theirs)  # fmt: skip
         return self
-
-    def _add_code(self, code):
-        """Add the code's maxima; return its absolute non-zero values (float64)."""
-        if sp.issparse(code):
-            code = sp.csr_matrix(code)
-            if code.shape[1]:
-                self.max_coef += float(abs(code).max(axis=1).toarray().sum())
-            return np.abs(code.data).astype(np.float64)
-        values = np.abs(np.asarray(code, dtype=np.float64))
-        if values.shape[1]:
-            self.max_coef += float(values.max(axis=1).sum())
-        return values
 
     def objective(self, alpha):
         """The paper's ``L`` (our ``final_loss``) at penalty ``alpha``."""
@@ -96,14 +116,16 @@ class ObjectiveSums:
         return self.objective(alpha) / (alpha * max_coef)
 
 
-def coded_sums(coder, X, sums):
+def coded_sums(coder, X, sums, *, start=0):
     """Add the terms of coding ``X`` with a fitted ``coder`` to ``sums``; return it.
 
     The coder's ``iter_transform`` gives the rows as coded (centred) and their
     codes block by block; reconstructions come from its ``components_``.
+    ``start`` is the index of the first row of ``X`` in a larger dataset.
     """
     for X_block, code in coder.iter_transform(X):
         code = sp.csr_matrix(code)
         components = coder.components_.astype(X_block.dtype, copy=False)
-        sums.add(X_block, code, code @ components)
+        sums.add(X_block, code, code @ components, start=start)
+        start += X_block.shape[0]
     return sums

@@ -17,50 +17,70 @@ from sklearn.utils import check_array
 from ..decomposition._dask import coder_key
 from ..decomposition._objective import coded_sums
 from ..utils import check_dask_array, import_dask_array, is_dask_array, reduce_blocks
-from ._statistics import CodeStatistics, check_shapes, code_statistics
+from ._statistics import CodeStatistics, check_shapes, code_statistics, max_atom_cosine
 
 
-def _report_keys(p):
-    """The keys of ``CodeStatistics.report``, in its order (from a dummy report)."""
-    dummy = CodeStatistics(p=p, n_samples=1, max_coef=1.0, x_sum=np.zeros(1))
-    return tuple(dummy.report(1.0))
+def _report_shapes(stats, options, n_components):
+    """Keys and shapes of the report, in its order (from a one-row dummy)."""
+    dummy = CodeStatistics(**{**stats, "n_resamples": min(stats["n_resamples"], 2)})
+    dummy.add(np.ones((1, 1)), np.ones((1, n_components)), np.ones((1, 1)))
+    report = _report(dummy, 1.0, np.eye(n_components, 1), options)
+    return {key: np.shape(value) for key, value in report.items()}
 
 
 def _dtype(key):
-    return np.dtype(np.int64 if key == "n_samples" else np.float64)
+    return np.dtype(
+        np.int64 if key in ("n_samples", "dead_atoms", "dense_atoms") else np.float64
+    )
 
 
-def _report_arrays(total, alpha):
-    return {k: np.asarray(v, _dtype(k)) for k, v in total.report(alpha).items()}
+def _report(total, alpha, components, options):
+    report = total.report(alpha, **options)
+    report["max_atom_cosine"] = max_atom_cosine(components)
+    return report
 
 
-def _lazy_report(total, alpha, p):
-    """The report of a Delayed ``CodeStatistics``: a dict of 0-d dask arrays."""
+def _report_arrays(total, alpha, components, options):
+    report = _report(total, alpha, components, options)
+    return {k: np.asarray(v, _dtype(k)) for k, v in report.items()}
+
+
+def _lazy_report(total, alpha, components, n_components, stats, options):
+    """The report of a Delayed ``CodeStatistics``: a dict of dask arrays.
+
+    0-d for the metrics, 1-d for ``firing_frequency`` and the ``_ci`` pairs.
+    """
     from dask import delayed
 
     da = import_dask_array()
-    report = delayed(_report_arrays, pure=True)(total, alpha)
+    report = delayed(_report_arrays, pure=True)(total, alpha, components, options)
     return {
-        key: da.from_delayed(report[key], shape=(), dtype=_dtype(key))
-        for key in _report_keys(p)
+        key: da.from_delayed(report[key], shape=shape, dtype=_dtype(key))
+        for key, shape in _report_shapes(stats, options, n_components).items()
     }
 
 
-def _coder_block(block, coder, p):
-    return coded_sums(coder, block, CodeStatistics(p=p))
+def _coder_block(block, coder, stats, start):
+    return coded_sums(coder, block, CodeStatistics(**stats), start=start)
 
 
-def coder_report(coder, X, alpha, *, p=1.0):
+def coder_report(coder, X, alpha, *, stats, options):
     """Lazy report of coding the dask array ``X`` with a fitted ``coder``.
 
     ``X`` is checked here (without computing it); NaN, infinity and all-zero
-    codes raise when the report is computed.
+    codes raise when the report is computed. ``stats`` are the settings of
+    :class:`CodeStatistics`, ``options`` those of its ``report``.
     """
+    from dask import delayed
+
     X = check_dask_array(X, n_features=coder.n_features_in_, estimator=coder)
     total = reduce_blocks(
-        [X], _coder_block, coder_key(coder), p, combine=CodeStatistics.merge
-    )
-    return _lazy_report(total, alpha, p)
+        [X], _coder_block, coder_key(coder), stats,
+        combine=CodeStatistics.merge, offsets=True,
+    )  # fmt: skip
+    components = delayed(coder.components_, pure=True)
+    n_components = coder.components_.shape[0]
+    return _lazy_report(total, alpha, components, n_components, stats, options)
 
 
 def _as_dask(A, rows, name):
@@ -86,17 +106,17 @@ def _as_dask(A, rows, name):
     return A
 
 
-def _arrays_block(X, code, components, p):
-    return code_statistics(X, code, components, p=p)
+def _arrays_block(X, code, components, stats, start):
+    return code_statistics(X, code, components, start=start, **stats)
 
 
-def sparsity_metrics(X, code, components, alpha, *, p=1.0):
+def sparsity_metrics(X, code, components, alpha, *, stats, options):
     """Lazy :func:`skfeatsparse.metrics.sparsity_metrics` when any input is dask.
 
     ``X`` or ``code`` (or both) may be dask arrays; the other may be a NumPy
     array (or, for ``code``, a SciPy sparse matrix). ``components`` may be a
     NumPy or a dask array; it reaches the blocks as one graph key. ``alpha``
-    and ``p`` are checked by the caller.
+    and the settings are checked by the caller.
 
     Returns
     -------
@@ -126,6 +146,7 @@ def sparsity_metrics(X, code, components, alpha, *, p=1.0):
     if code.numblocks[1] != 1:
         code = code.rechunk({1: -1})
     total = reduce_blocks(
-        [X, code], _arrays_block, components, p, combine=CodeStatistics.merge
-    )
-    return _lazy_report(total, float(alpha), p)
+        [X, code], _arrays_block, components, stats,
+        combine=CodeStatistics.merge, offsets=True,
+    )  # fmt: skip
+    return _lazy_report(total, float(alpha), components, shape[0], stats, options)

@@ -127,7 +127,7 @@ def graph_key(obj, prefix):
     return delayed(obj, pure=True, traverse=False, name=f"{prefix}-{tokenize(obj)}")
 
 
-def reduce_blocks(arrays, block_fn, *args, combine, split_every=8):
+def reduce_blocks(arrays, block_fn, *args, combine, split_every=8, offsets=False):
     """``block_fn`` on each row block of ``arrays``, combined in a tree: one Delayed.
 
     Parameters
@@ -142,6 +142,9 @@ def reduce_blocks(arrays, block_fn, *args, combine, split_every=8):
         ``combine(a, b)`` merges two partial results into one.
     split_every : int, default=8
         Partial results merged per task of the tree.
+    offsets : bool, default=False
+        Also pass ``start=``, the index of the block's first row (the row
+        chunks must be known).
 
     Returns
     -------
@@ -150,7 +153,20 @@ def reduce_blocks(arrays, block_fn, *args, combine, split_every=8):
     from dask import delayed
 
     columns = [a.to_delayed().ravel() for a in arrays]
-    parts = [delayed(block_fn, pure=True)(*blocks, *args) for blocks in zip(*columns)]
+    kwargs = [{} for _ in columns[0]]
+    if offsets:
+        rows = arrays[0].chunks[0]
+        if any(np.isnan(r) for r in rows):
+            raise ValueError(
+                "the dask array has unknown chunk sizes; call compute_chunk_sizes() "
+                "on it first."
+            )
+        starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
+        kwargs = [{"start": int(s)} for s in starts]
+    parts = [
+        delayed(block_fn, pure=True)(*blocks, *args, **kw)
+        for blocks, kw in zip(zip(*columns), kwargs)
+    ]
     while len(parts) > 1:
         parts = [
             delayed(_combine_all, pure=True)(combine, *parts[i : i + split_every])
