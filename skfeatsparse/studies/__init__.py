@@ -1,8 +1,9 @@
 """The paper's studies as functions: Figures 1 (synthetic), 2 (tokens) and 3 (layers).
 
-Each study fits and measures, returns rows (dicts), and has a table formatter
-and a plot. The command line (``skfeatsparse``) and the gallery examples are
-built on these.
+Each study fits a dictionary on some rows and measures it on rows it never
+saw, beside controls, with bootstrap intervals; it returns rows (dicts, each
+with a ``verdict`` sentence) and has a table formatter and a plot. The command
+line (``skfeatsparse``) and the gallery examples are built on these.
 """
 
 from ._language import (
@@ -12,8 +13,9 @@ from ._language import (
     layers_study,
     plot_embeddings,
     plot_layers,
+    random_weights_model,
 )
-from ._synthetic import format_table, plot_synthetic, synthetic_study
+from ._synthetic import format_table, plot_synthetic, synthetic_study, synthetic_verdict
 
 __all__ = [
     "embeddings_study",
@@ -24,5 +26,7 @@ __all__ = [
     "plot_embeddings",
     "plot_layers",
     "plot_synthetic",
+    "random_weights_model",
     "synthetic_study",
+    "synthetic_verdict",
 ]

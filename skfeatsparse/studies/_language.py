@@ -5,102 +5,148 @@ and the ``skfeatsparse embeddings`` / ``layers`` commands.
 """
 
 import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from ..activations import TransformerActivations, token_embeddings
-from ..decomposition import GreedyL1DictionaryLearning
-from ..metrics import METRICS, sparsity_report
+from ._protocol import (
+    at_most,
+    control_verdict,
+    errors,
+    fit_and_measure,
+    fit_dictionary,
+    gap,
+    gaussian_like,
+    interval,
+    measure,
+    report,
+    split_rows,
+)
+
+CONTROL_NAMES = ("gaussian", "random_weights")
+# Training rows the common penalty ratio is chosen on (explained variance is
+# stable to about 0.003 at this size).
+_RATIO_ROWS = 2048
 
 
-def _subsample(X, max_rows, rng):
-    if max_rows is None or X.shape[0] <= max_rows:
-        return X
-    return X[np.sort(rng.choice(X.shape[0], max_rows, replace=False))]
+def _check_controls(controls):
+    unknown = set(controls) - set(CONTROL_NAMES)
+    if unknown:
+        raise ValueError(
+            f"unknown controls {sorted(unknown)}; choose from {CONTROL_NAMES}."
+        )
+    return tuple(controls)
 
 
-def _fit(X, *, dictionary_ratio, random_state, fit_params):
-    dl = GreedyL1DictionaryLearning(
-        n_components=dictionary_ratio * X.shape[1],
-        random_state=random_state,
-        **fit_params,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        dl.fit(X)
-    return dl
+def random_weights_model(model, random_state=0):
+    """The architecture of a loaded ``model``, freshly initialised from its config.
+
+    The random-weights control (Heap et al. 2025): what the architecture and
+    the tokenizer alone give, without anything learned. The global torch
+    random state is left as it was.
+    """
+    import torch
+    from transformers import AutoModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)
+        random = AutoModel.from_config(model.config)
+    return random.to(dtype=next(model.parameters()).dtype).eval()
 
 
-def _report(dl, X):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        report = sparsity_report(dl, X)
-    row = {name: float(report[name]) for name in METRICS}
-    row.update(
-        alpha=dl.alpha_, transform_alpha=float(report["alpha"]), n_iter=dl.n_iter_
-    )
-    return row
-
-
-def _measure(X, *, dictionary_ratio, random_state, fit_params):
-    start = time.perf_counter()
-    dl = _fit(
-        X,
-        dictionary_ratio=dictionary_ratio,
-        random_state=random_state,
-        fit_params=fit_params,
-    )
-    row = _report(dl, X)
-    row["fit_time"] = time.perf_counter() - start
-    return row
+def _model_label(model):
+    return "default (all-MiniLM-L6-v2)" if model in ("default", None) else str(model)
 
 
 def embeddings_study(
     models=("default",),
     *,
-    dictionary_ratio=8,
+    dictionary_ratio=1,
+    test_size=0.2,
     max_rows=None,
+    controls=CONTROL_NAMES,
+    confidence=0.95,
+    n_resamples=1000,
     random_state=0,
     progress=None,
     **fit_params,
 ):
-    """Sparsity of each model's token embeddings against a Gaussian of the same shape.
+    """Sparsity of each model's token embeddings, held out, beside two controls.
 
-    The embeddings are centred by the estimator, as in the paper (Sec. 4.1);
-    the Gaussian baseline is standard normal with the embeddings' shape (the
-    metrics are scale invariant). ``max_rows`` subsamples the vocabulary.
+    The vocabulary is split at random: a dictionary is fitted on
+    ``1 - test_size`` of the token embeddings (centred by the estimator, as in
+    the paper's Sec. 4.1) and measured on the other tokens. The controls get
+    the same protocol: ``"gaussian"``, rows with the embeddings' mean and
+    covariance; ``"random_weights"``, the token embeddings of the same
+    architecture freshly initialised. ``max_rows`` subsamples the vocabulary.
+    One row per model, with ``controls`` and a ``verdict``.
     """
-    rng = np.random.default_rng(random_state)
+    controls = _check_controls(controls)
+    settings = dict(
+        dictionary_ratio=dictionary_ratio,
+        random_state=random_state,
+        fit_params=fit_params,
+        confidence=confidence,
+        n_resamples=n_resamples,
+    )
     rows = []
     for model in models:
-        E = _subsample(token_embeddings(model), max_rows, rng)
-        name = (
-            "default (all-MiniLM-L6-v2)" if model in ("default", None) else str(model)
-        )
-        for data, X in (
-            ("token embeddings", E),
-            ("gaussian", rng.standard_normal(E.shape).astype(np.float32)),
-        ):
-            row = {
-                "model": name,
-                "data": data,
-                "n_samples": X.shape[0],
-                "n_features": X.shape[1],
-            }
-            row.update(
-                _measure(
-                    X,
-                    dictionary_ratio=dictionary_ratio,
-                    random_state=random_state,
-                    fit_params=fit_params,
-                )
+        act = TransformerActivations(model).fit()
+        E = at_most(token_embeddings(act.model_), max_rows, random_state)
+        train, test = split_rows(E.shape[0], test_size, random_state)
+        row = {
+            "model": _model_label(model),
+            "data": "token embeddings",
+            "n_samples": int(E.shape[0]),
+            "n_features": int(E.shape[1]),
+        }
+        row.update(fit_and_measure(E[train], E[test], **settings))
+        row["controls"] = {}
+        if "gaussian" in controls:
+            G = gaussian_like(E[train], E.shape[0], random_state)
+            row["controls"]["gaussian"] = fit_and_measure(G[train], G[test], **settings)
+        if "random_weights" in controls:
+            R = token_embeddings(random_weights_model(act.model_, random_state))
+            R = at_most(R, max_rows, random_state)
+            row["controls"]["random_weights"] = fit_and_measure(
+                R[train], R[test], **settings
             )
-            rows.append(row)
-            if progress:
-                progress(row)
+        row["verdict"] = control_verdict(f"{row['model']} token embeddings", row)
+        rows.append(row)
+        if progress:
+            progress(row)
     return rows
+
+
+def _layer_activations(act, train_texts, test_texts, layers, max_tokens, seed):
+    """Per layer: (training rows, held-out rows), the same tokens for every layer."""
+    train = act.transform_layers(train_texts, layers)
+    test = act.transform_layers(test_texts, layers)
+    return {
+        int(layer) % act.n_hidden_states_: (
+            at_most(train[layer], max_tokens[0], seed),
+            at_most(test[layer], max_tokens[1], seed + 1),
+        )
+        for layer in train
+    }
+
+
+def _common_ratio(dictionaries, data, target, max_halvings):
+    """The largest ``2^-k`` at which every dictionary reaches ``target`` EV in-sample.
+
+    One penalty rule for every row of the figure (the paper decomposes at a
+    smaller penalty than it trains with, reaching >= 98% explained variance).
+    Returns the ratio and, per layer, the explained variance reached.
+    """
+    for k in range(max_halvings + 1):
+        reached = {}
+        for layer, dl in dictionaries.items():
+            dl.transform_alpha = dl.alpha_ / 2**k
+            X_train, X_test = data[layer]
+            sample = at_most(X_train, min(X_test.shape[0], _RATIO_ROWS), 0)
+            reached[layer] = float(report(dl, sample)["explained_variance"])
+        if min(reached.values()) >= target or k == max_halvings:
+            return 2.0**-k, reached
 
 
 def layers_study(
@@ -108,92 +154,160 @@ def layers_study(
     texts,
     *,
     layers=None,
-    dictionary_ratio=16,
-    max_tokens=8192,
+    dictionary_ratio=1,
+    test_size=1 / 3,
+    max_tokens=16384,
+    max_test_tokens=8192,
+    transform_alpha_ratio="auto",
     target_explained_variance=0.98,
+    max_halvings=4,
+    controls=CONTROL_NAMES,
+    confidence=0.95,
+    n_resamples=1000,
     batch_size=32,
     device="cpu",
     random_state=0,
     progress=None,
     **fit_params,
 ):
-    """Sparsity of every hidden state of ``model`` on ``texts`` (Appendix H protocol).
+    """Sparsity of every hidden state of ``model`` on ``texts``: held out, controlled.
 
-    All requested layers come from one forward pass per batch. Each layer's
-    token activations (at most ``max_tokens``, drawn at random, the same
-    tokens for every layer) get their own dictionary, trained with the
-    adaptive penalty; the metrics are then measured at the largest
-    ``transform_alpha = alpha_ / 2^k`` that explains at least
-    ``target_explained_variance`` of the variance (the paper decomposes at a
-    smaller penalty than it trains with, reaching >= 98%).
+    The texts are split at random: each layer's dictionary is fitted on the
+    token activations of ``1 - test_size`` of them (at most ``max_tokens``,
+    the same tokens for every layer) and measured on the tokens of the other
+    texts (at most ``max_test_tokens``). All requested layers come from one
+    forward pass per batch.
+
+    Every row of the figure is measured with one penalty rule: with
+    ``transform_alpha_ratio="auto"`` the largest ``transform_alpha = alpha_ /
+    2^k`` (k <= ``max_halvings``) at which every layer's dictionary explains
+    at least ``target_explained_variance`` of its training rows (the paper's
+    Appendix H decomposes at a smaller penalty than it trains with, to
+    >= 98%); a number fixes the ratio instead. The controls, each fitted and
+    measured the same way at the same ratio: ``"gaussian"`` (rows with the
+    layer's mean and covariance) and ``"random_weights"`` (the same
+    architecture freshly initialised, on the same texts).
+
+    Returns
+    -------
+    rows : list of dict
+        One per layer: held-out metrics, ``_ci``, ``_in_sample``, ``controls``
+        and ``verdict``.
+    info : dict
+        Corpus sizes, the ratio used and the explained variance it reached.
     """
+    controls = _check_controls(controls)
+    train_idx, test_idx = split_rows(len(texts), test_size, random_state)
+    train_texts = [texts[i] for i in train_idx]
+    test_texts = [texts[i] for i in test_idx]
+    sizes = (max_tokens, max_test_tokens)
     act = TransformerActivations(model, batch_size=batch_size, device=device).fit()
-    acts = act.transform_layers(texts, layers)
-    n_tokens = next(iter(acts.values())).shape[0]
-    rng = np.random.default_rng(random_state)
-    keep = None
-    if max_tokens is not None and n_tokens > max_tokens:
-        keep = np.sort(rng.choice(n_tokens, max_tokens, replace=False))
+    data = {"model": _layer_activations(
+        act, train_texts, test_texts, layers, sizes, random_state
+    )}  # fmt: skip
+    fit = dict(
+        dictionary_ratio=dictionary_ratio,
+        random_state=random_state,
+        fit_params=fit_params,
+    )
+    start = time.perf_counter()
+    dictionaries = {
+        layer: fit_dictionary(X_train, **fit)
+        for layer, (X_train, _) in data["model"].items()
+    }
+    fit_time = (time.perf_counter() - start) / len(dictionaries)
+    if transform_alpha_ratio == "auto":
+        ratio, reached = _common_ratio(
+            dictionaries, data["model"], target_explained_variance, max_halvings
+        )
+    else:
+        ratio, reached = float(transform_alpha_ratio), None
+    if "gaussian" in controls:
+        data["gaussian"] = {
+            layer: tuple(
+                gaussian_like(X_train, X.shape[0], random_state + 2 + i)
+                for i, X in enumerate((X_train, X_test))
+            )
+            for layer, (X_train, X_test) in data["model"].items()
+        }
+    if "random_weights" in controls:
+        random = TransformerActivations(
+            random_weights_model(act.model_, random_state),
+            tokenizer=act.tokenizer_,
+            batch_size=batch_size,
+            device=device,
+        ).fit()
+        data["random_weights"] = _layer_activations(
+            random, train_texts, test_texts, layers, sizes, random_state
+        )
+    settings = dict(
+        transform_alpha_ratio=ratio,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        **fit,
+    )
     rows = []
-    for layer, X in acts.items():
-        X = X if keep is None else X[keep]
-        start = time.perf_counter()
-        dl = _fit(
-            X,
-            dictionary_ratio=dictionary_ratio,
-            random_state=random_state,
-            fit_params=fit_params,
-        )
-        for shift in range(8):
-            dl.transform_alpha = dl.alpha_ / 2**shift
-            row = _report(dl, X)
-            if row["explained_variance"] >= target_explained_variance:
-                break
-        row.update(
-            layer=int(layer) % act.n_hidden_states_,
-            n_tokens=X.shape[0],
-            n_features=X.shape[1],
-            fit_time=time.perf_counter() - start,
-            transform_alpha_ratio=2.0**-shift,
-        )
+    for layer, dl in dictionaries.items():
+        X_train, X_test = data["model"][layer]
+        dl.transform_alpha = dl.alpha_ * ratio
+        row = {"layer": layer, "n_features": int(X_train.shape[1])}
+        row.update(measure(dl, X_train, X_test, confidence=confidence,
+                           n_resamples=n_resamples))  # fmt: skip
+        row.update(fit_time=fit_time, transform_alpha_ratio=ratio)
+        row["controls"] = {
+            name: fit_and_measure(*data[name][layer], **settings) for name in controls
+        }
+        row["verdict"] = control_verdict(f"layer {layer}", row)
         rows.append(row)
         if progress:
             progress(row)
     return rows, {
         "n_texts": len(texts),
-        "n_tokens_total": int(n_tokens),
+        "n_train_texts": len(train_texts),
+        "n_test_texts": len(test_texts),
+        "transform_alpha_ratio": ratio,
+        "explained_variance_at_ratio": reached,
         "n_hidden_states": act.n_hidden_states_,
         "hidden_size": act.hidden_size_,
     }
 
 
+def _control_cell(row, name):
+    control = row.get("controls", {}).get(name)
+    return interval(control) if control else "-"
+
+
 def format_embeddings_table(rows):
+    """A Markdown table of Figure 2: held-out values, intervals, both controls."""
     lines = [
-        "| model | data | n | d | normalized loss | S_1 | non-zeros | expl. var. "
-        "| fit (s) |",
-        "|" + "---|" * 9,
+        "| model | n | d | normalized loss (held out) | in-sample | gaussian "
+        "| random weights | S_1 | expl. var. | fit (s) |",
+        "|" + "---|" * 10,
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['data']} | {r['n_samples']} | {r['n_features']} | "
-            f"{r['normalized_loss']:.2f} | {r['avg_coef_norm']:.2f} | "
-            f"{r['nonzero_count']:.1f} | {r['explained_variance']:.3f} | "
-            f"{r['fit_time']:.0f} |"
+            f"| {r['model']} | {r['n_samples']} | {r['n_features']} | {interval(r)} | "
+            f"{r['normalized_loss_in_sample']:.2f} | {_control_cell(r, 'gaussian')} | "
+            f"{_control_cell(r, 'random_weights')} | {r['avg_coef_norm']:.2f} | "
+            f"{r['explained_variance']:.3f} | {r['fit_time']:.0f} |"
         )
     return "\n".join(lines)
 
 
 def format_layers_table(rows):
+    """A Markdown table of Figure 3: one line per layer, controls beside it."""
     lines = [
-        "| layer | normalized loss | S_1 | non-zeros | expl. var. | alpha_ | "
-        "transform alpha | fit (s) |",
-        "|" + "---|" * 8,
+        "| layer | normalized loss (held out) | in-sample | gap | gaussian "
+        "| random weights | S_1 | non-zeros | expl. var. | fit (s) |",
+        "|" + "---|" * 10,
     ]
     for r in rows:
         lines.append(
-            f"| {r['layer']} | {r['normalized_loss']:.2f} | {r['avg_coef_norm']:.2f} | "
+            f"| {r['layer']} | {interval(r)} | {r['normalized_loss_in_sample']:.2f} | "
+            f"{100 * gap(r):+.0f}% | {_control_cell(r, 'gaussian')} | "
+            f"{_control_cell(r, 'random_weights')} | {r['avg_coef_norm']:.2f} | "
             f"{r['nonzero_count']:.1f} | {r['explained_variance']:.3f} | "
-            f"{r['alpha']:.4g} | {r['transform_alpha']:.4g} | {r['fit_time']:.0f} |"
+            f"{r['fit_time']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -208,25 +322,29 @@ def _pyplot(path):
     return plt
 
 
+def _series(rows, name=None, key="normalized_loss"):
+    """Values and error bars of ``key`` for the rows or one of their controls."""
+    picked = [r if name is None else r["controls"][name] for r in rows]
+    return [r[key] for r in picked], errors(picked, key)
+
+
 def plot_embeddings(rows, path=None):
-    """Figure 2: normalized loss of token embeddings against a Gaussian, per model."""
+    """Figure 2: held-out normalized loss of token embeddings and their controls."""
     plt = _pyplot(path)
-    models = list(dict.fromkeys(r["model"] for r in rows))
+    models = [r["model"] for r in rows]
     x = np.arange(len(models))
+    names = [None, *(n for n in CONTROL_NAMES if n in rows[0].get("controls", {}))]
+    width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(max(5, 2 + 1.5 * len(models)), 4))
-    for offset, data in ((-0.2, "token embeddings"), (0.2, "gaussian")):
-        values = [
-            next(
-                r["normalized_loss"]
-                for r in rows
-                if r["model"] == m and r["data"] == data
-            )
-            for m in models
-        ]
-        ax.bar(x + offset, values, 0.4, label=data)
+    for i, name in enumerate(names):
+        values, yerr = _series(rows, name)
+        label = "token embeddings" if name is None else name.replace("_", " ")
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, yerr=yerr,
+               capsize=3, label=label)  # fmt: skip
     ax.set_xticks(x, models)
     ax.set(
-        ylabel="normalized loss", title="Token embeddings against a Gaussian (Fig. 2)"
+        ylabel="normalized loss (held out, 95% interval)",
+        title="Token embeddings against their controls (Fig. 2)",
     )
     ax.legend()
     fig.tight_layout()
@@ -237,21 +355,31 @@ def plot_embeddings(rows, path=None):
 
 
 def plot_layers(results, path=None):
-    """Figure 3: normalized loss, S_1 and explained variance by layer, per model."""
+    """Figure 3: held-out metrics by layer, per model, with both controls."""
     plt = _pyplot(path)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for model, rows in results.items():
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, (model, rows) in enumerate(results.items()):
         layers = [r["layer"] for r in rows]
+        color = f"C{i}"
         for ax, key in zip(
             axes, ("normalized_loss", "avg_coef_norm", "explained_variance")
         ):
-            ax.plot(layers, [r[key] for r in rows], "-o", label=model)
+            values, yerr = _series(rows, None, key)
+            ax.errorbar(layers, values, yerr=yerr, fmt="-o", color=color,
+                        capsize=3, label=model)  # fmt: skip
+            for name, style in (("gaussian", "--"), ("random_weights", ":")):
+                if name in rows[0].get("controls", {}):
+                    values, _ = _series(rows, name, key)
+                    ax.plot(layers, values, style, color=color,
+                            label=f"{model}: {name.replace('_', ' ')}")  # fmt: skip
     for ax, label in zip(
-        axes, ("normalized loss", "avg. coef. norm $S_1$", "explained variance")
+        axes,
+        ("normalized loss", "avg. coef. norm $S_1$", "explained variance"),
     ):
-        ax.set(xlabel="hidden state (0 = embeddings)", ylabel=label)
-        ax.legend(fontsize=8)
-    fig.suptitle("Sparsity by layer (Fig. 3)")
+        ax.set(xlabel="hidden state (0 = embeddings)", ylabel=f"{label} (held out)")
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Sparsity by layer, held out, with controls (Fig. 3)")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -7,32 +7,10 @@ the others. Used by ``examples/plot_synthetic_validation.py``,
 ``benchmarks/bench_metric_validation.py`` and ``skfeatsparse synthetic``.
 """
 
-import time
-import warnings
-
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from ..datasets import CONTROLS, make_sparse_linear
-from ..decomposition import GreedyL1DictionaryLearning
-from ..metrics import METRICS, sparsity_report
-
-
-def _measure(X, *, dictionary_ratio, random_state, dtype, **fit_params):
-    dl = GreedyL1DictionaryLearning(
-        n_components=dictionary_ratio * X.shape[1],
-        random_state=random_state,
-        **fit_params,
-    )
-    X = X.astype(dtype, copy=False)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        dl.fit(X)
-        report = sparsity_report(dl, X)
-    row = {name: float(report[name]) for name in METRICS}
-    row.update(alpha=dl.alpha_, n_iter=dl.n_iter_, fit_time=time.perf_counter() - start)
-    return row
+from ._protocol import errors, fit_and_measure, interval, separated
 
 
 def synthetic_study(
@@ -40,9 +18,13 @@ def synthetic_study(
     controls=tuple(CONTROLS),
     *,
     n_samples=16384,
+    n_test=4096,
     n_features=256,
     noise=0.1,
     dictionary_ratio=8,
+    confidence=0.95,
+    n_resamples=1000,
+    n_seeds=1,
     random_state=0,
     dtype=np.float32,
     progress=None,
@@ -50,72 +32,172 @@ def synthetic_study(
 ):
     """Fit and measure every dataset of the paper's Figure 1; one row per dataset.
 
-    Sparse-linear rows carry ``avg_active``, the paper's "correct" value
-    ``avg_active / 2`` and the exact reference ``true_avg_coef_norm`` (S_1 of
-    the generator's own codes). ``progress`` is an optional callable taking
-    each finished row (for progress bars and logs).
+    Each dataset has ``n_samples`` training rows and ``n_test`` more from the
+    same generator that the dictionary never sees: the metrics are measured
+    on those (held out, with a ``confidence`` bootstrap interval), and on the
+    training rows as ``<metric>_in_sample``. Sparse-linear rows carry
+    ``avg_active``, the paper's "correct" value ``avg_active / 2`` and the
+    exact reference ``true_avg_coef_norm`` (S_1 of the generator's own codes
+    on the held-out rows). With ``n_seeds > 1`` the dictionary is refitted
+    with further seeds and ``normalized_loss_seeds`` lists the held-out value
+    of each (the spread the interval does not cover). Every row has a
+    ``verdict``; :func:`synthetic_verdict` sums the study up. ``progress`` is
+    an optional callable taking each finished row.
     """
     rows = []
-    for a in avg_actives:
-        X, _, code = make_sparse_linear(
-            n_samples,
-            n_features,
-            avg_active=a,
-            noise=noise,
-            return_components=True,
-            random_state=random_state,
-        )
-        row = {
-            "data": "sparse-linear",
-            "avg_active": float(a),
-            "half_avg_active": a / 2,
-            "true_avg_coef_norm": float(code.sum(1).mean() / code.max(1).mean()),
-        }
-        row.update(
-            _measure(
-                X,
-                dictionary_ratio=dictionary_ratio,
+    datasets = [("sparse-linear", a) for a in avg_actives]
+    datasets += [(name, None) for name in controls]
+    for data, a in datasets:
+        if a is not None:
+            X, _, code = make_sparse_linear(
+                n_samples + n_test,
+                n_features,
+                avg_active=a,
+                noise=noise,
+                return_components=True,
                 random_state=random_state,
-                dtype=dtype,
-                **fit_params,
             )
-        )
-        rows.append(row)
-        if progress:
-            progress(row)
-    for name in controls:
-        X = CONTROLS[name](n_samples, n_features, random_state=random_state)
-        row = {"data": name}
-        row.update(
-            _measure(
-                X,
+            held_out = code[n_samples:]
+            row = {
+                "data": data,
+                "avg_active": float(a),
+                "half_avg_active": a / 2,
+                "true_avg_coef_norm": float(
+                    held_out.sum(1).mean() / held_out.max(1).mean()
+                ),
+            }
+        else:
+            X = CONTROLS[data](
+                n_samples + n_test, n_features, random_state=random_state
+            )
+            row = {"data": data}
+        X = X.astype(dtype, copy=False)
+        seeds = []
+        for seed in range(random_state, random_state + n_seeds):
+            measured = fit_and_measure(
+                X[:n_samples],
+                X[n_samples:],
                 dictionary_ratio=dictionary_ratio,
-                random_state=random_state,
-                dtype=dtype,
-                **fit_params,
+                random_state=seed,
+                fit_params=fit_params,
+                confidence=confidence,
+                n_resamples=n_resamples,
             )
-        )
+            seeds.append(measured["normalized_loss"])
+            if len(seeds) == 1:
+                row.update(measured)
+        if n_seeds > 1:
+            row["normalized_loss_seeds"] = seeds
+        row["verdict"] = _row_verdict(row)
         rows.append(row)
         if progress:
             progress(row)
     return rows
 
 
+def _label(row):
+    return f"a={row['avg_active']:g}" if "avg_active" in row else row["data"]
+
+
+def _row_verdict(row):
+    text = f"{_label(row)}: normalized loss {interval(row)} held out "
+    text += f"(in-sample {row['normalized_loss_in_sample']:.2f})"
+    if "true_avg_coef_norm" in row:
+        true = row["true_avg_coef_norm"]
+        off = row["normalized_loss"] / true - 1
+        text += (
+            f"; true S_1 {true:.2f}, a/2 = {row['half_avg_active']:g}: "
+            f"{abs(100 * off):.0f}% {'above' if off >= 0 else 'below'} the true S_1"
+        )
+    else:
+        text += "; not sparse-linear (a control)"
+    if "normalized_loss_seeds" in row:
+        seeds = row["normalized_loss_seeds"]
+        text += f"; over {len(seeds)} seeds {min(seeds):.2f}-{max(seeds):.2f}"
+    return text + "."
+
+
+def synthetic_verdict(rows, max_active=10):
+    """What the study shows, in two sentences: separation and monotonicity.
+
+    Which controls the normalized loss separates (intervals apart) from
+    sparse-linear data, up to which ``a``; and whether it increases with
+    ``a``. ``max_active`` is the ``a`` up to which a sparsity metric should
+    separate the controls (the paper's Fig. 1b uses 5, 10 and 20).
+    """
+    sparse = sorted(
+        (r for r in rows if "avg_active" in r), key=lambda r: r["avg_active"]
+    )
+    controls = [r for r in rows if "avg_active" not in r]
+    sentences = []
+    if sparse and controls:
+        parts, failed = [], []
+        for control in controls:
+            below = [r["avg_active"] for r in sparse if separated(r, control)]
+            up_to = max(
+                (a for a in below if all(a2 in below for a2 in _up_to(sparse, a))),
+                default=None,
+            )
+            label = f"{control['data']} ({control['normalized_loss']:.2f})"
+            if up_to is None:
+                failed.append(label)
+            else:
+                parts.append(f"{label} above a <= {up_to:g}")
+                if up_to < max_active:
+                    failed.append(label)
+        if parts:
+            sentences.append(
+                "The normalized loss separates the controls from sparse-linear "
+                "data, intervals apart: " + "; ".join(parts) + "."
+            )
+        if failed:
+            sentences.append(
+                f"Not separated from every a <= {max_active:g}: "
+                + ", ".join(failed)
+                + "."
+            )
+        else:
+            sentences.append(
+                f"Every control is clearly above sparse-linear data with "
+                f"a <= {max_active:g}, as in the paper (Fig. 1b)."
+            )
+    if len(sparse) > 1:
+        values = [r["normalized_loss"] for r in sparse]
+        increasing = all(b > a for a, b in zip(values, values[1:]))
+        listing = ", ".join(
+            f"{v:.2f} (a={r['avg_active']:g})" for v, r in zip(values, sparse)
+        )
+        sentences.append(
+            (
+                "It increases with a: "
+                if increasing
+                else "It does NOT increase monotonically with a: "
+            )
+            + listing
+            + "."
+        )
+    return " ".join(sentences)
+
+
+def _up_to(sparse, a):
+    return [r["avg_active"] for r in sparse if r["avg_active"] <= a]
+
+
 def format_table(rows):
-    """A Markdown table of the study's rows."""
+    """A Markdown table of the study's rows (held-out values, 95% intervals)."""
     header = (
-        "| data | a/2 | true S_1 | normalized loss | S_1 | non-zeros | final loss "
-        "| expl. var. | alpha | fit (s) |"
+        "| data | a/2 | true S_1 | normalized loss (held out) | in-sample | S_1 "
+        "| non-zeros | final loss | expl. var. | fit (s) |"
     )
     lines = [header, "|" + "---|" * 10]
     for r in rows:
         half = f"{r['half_avg_active']:g}" if "half_avg_active" in r else "-"
         true = f"{r['true_avg_coef_norm']:.2f}" if "true_avg_coef_norm" in r else "-"
         lines.append(
-            f"| {r['data']} | {half} | {true} | {r['normalized_loss']:.2f} | "
-            f"{r['avg_coef_norm']:.2f} | {r['nonzero_count']:.1f} | "
-            f"{r['final_loss']:.4f} | "
-            f"{r['explained_variance']:.3f} | {r['alpha']:.4f} | {r['fit_time']:.0f} |"
+            f"| {r['data']} | {half} | {true} | {interval(r)} | "
+            f"{r['normalized_loss_in_sample']:.2f} | {interval(r, 'avg_coef_norm')} | "
+            f"{r['nonzero_count']:.1f} | {r['final_loss']:.4f} | "
+            f"{r['explained_variance']:.3f} | {r['fit_time']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -141,12 +223,15 @@ def plot_synthetic(rows, path=None):
         ("avg_coef_norm", "avg. coef. norm $S_1$", "-s"),
         ("nonzero_count", "non-zero entries", "-^"),
     ):
-        ax.plot(half, [r[key] for r in sparse], style, label=label)
+        ax.errorbar(
+            half, [r[key] for r in sparse], yerr=errors(sparse, key), fmt=style,
+            capsize=3, label=label,
+        )  # fmt: skip
     ax.set(
         xscale="log",
         yscale="log",
         xlabel="true sparsity a/2",
-        ylabel="metric",
+        ylabel="metric (held out, 95% interval)",
         title="(a) metrics against the truth",
     )
     ax.legend(fontsize=8)
@@ -160,7 +245,10 @@ def plot_synthetic(rows, path=None):
         (-0.2, "normalized_loss", "normalized loss"),
         (0.2, "avg_coef_norm", "$S_1$"),
     ):
-        axes[1].bar(x + offset, [r[key] for r in compare], 0.4, label=label)
+        axes[1].bar(
+            x + offset, [r[key] for r in compare], 0.4, yerr=errors(compare, key),
+            capsize=3, label=label,
+        )  # fmt: skip
     axes[1].set_xticks(x, names, rotation=30)
     axes[1].set(title="(b) sparse-linear data against controls", ylabel="metric")
     axes[1].legend(fontsize=8)
