@@ -37,7 +37,7 @@ from skfeatsparse.metrics import (  # noqa: E402
 )
 from skfeatsparse.utils import is_dask_array  # noqa: E402
 
-from ._reference import assert_reports_close  # noqa: E402
+from .._reference import assert_reports_close  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("dask")
 

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skfeatsparse.decomposition import _greedy, greedy_l1_encode
 
-from ._reference import greedy_l1_reference, objective, unit_rows
+from .._reference import greedy_l1_reference, objective, unit_rows
 
 
 @st.composite
