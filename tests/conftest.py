@@ -138,3 +138,35 @@ def tiny_gpt2_dir(tmp_path_factory):
 def tiny_model_dir(request, tiny_bert_dir, tiny_gpt2_dir):
     """Each tiny model directory in turn."""
     return {"bert": tiny_bert_dir, "gpt2": tiny_gpt2_dir}[request.param]
+
+
+# -- devices: one marker, ``gpu("cuda")`` or ``gpu("mps")`` (tests/test_gpu.py)
+_NEEDS = {"cuda": "needs a CUDA GPU", "mps": "needs an Apple MPS device"}
+
+
+def _device_available(device):
+    try:
+        import torch
+    except ImportError:
+        return False
+    if device == "cuda":
+        return torch.cuda.is_available()
+    return torch.backends.mps.is_available()
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("gpu")
+    if marker is not None:
+        device = marker.args[0] if marker.args else "cuda"
+        if not _device_available(device):
+            pytest.skip(_NEEDS[device])
+
+
+@pytest.fixture
+def no_gram(monkeypatch):
+    """Take the large-dictionary route at small sizes: no Gram matrix, and
+    blocks capped at 64 KiB of codes (a few rows)."""
+    from skfeatsparse.decomposition import _greedy
+
+    monkeypatch.setattr(_greedy, "GRAM_MAX_BYTES", 0)
+    monkeypatch.setattr(_greedy, "BLOCK_MAX_BYTES", 1 << 16)
