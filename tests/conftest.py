@@ -170,3 +170,23 @@ def no_gram(monkeypatch):
 
     monkeypatch.setattr(_greedy, "GRAM_MAX_BYTES", 0)
     monkeypatch.setattr(_greedy, "BLOCK_MAX_BYTES", 1 << 16)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A two-process ``distributed`` cluster, one per test module (the dask
+    tests are kept on one xdist worker by ``xdist_group("dask")``)."""
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        # Without a dashboard the scheduler still serves HTTP (health checks),
+        # on another port if another cluster of this machine holds 8787.
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
