@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
@@ -11,6 +12,9 @@ from sklearn.pipeline import Pipeline
 from skfeatsparse.activations import TransformerActivations
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
 from skfeatsparse.metrics import neg_normalized_loss, normalized_loss, sparsity_report
+
+from .activations.test_transformer import TEXTS as SHORT_TEXTS
+from .activations.test_transformer import fitted
 
 TEXTS = [
     f"the {a} cat saw {b} dogs near the river bank"
@@ -63,3 +67,18 @@ def test_grid_search_over_the_layer(pipe):
     assert search.best_params_["act__layer"] in (0, -1)
     assert len(search.cv_results_["mean_test_score"]) == 2
     assert (search.cv_results_["mean_test_score"] < 0).all()
+
+
+def test_pipeline_cross_validation_and_grid_search_over_texts(tiny_bert_dir):
+    pipe = Pipeline(
+        [
+            ("act", TransformerActivations(str(tiny_bert_dir))),
+            ("pca", PCA(n_components=2)),
+        ]
+    )
+    n_tokens = len(fitted(tiny_bert_dir).transform(SHORT_TEXTS))
+    assert pipe.fit(SHORT_TEXTS).transform(SHORT_TEXTS).shape == (n_tokens, 2)
+    scores = cross_val_score(pipe, SHORT_TEXTS * 2, cv=2)
+    assert np.isfinite(scores).all()
+    search = GridSearchCV(pipe, {"act__layer": [0, -1]}, cv=2).fit(SHORT_TEXTS * 2)
+    assert search.best_params_["act__layer"] in (0, -1)

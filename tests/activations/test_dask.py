@@ -20,7 +20,7 @@ from skfeatsparse.activations import (
 )
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
 
-from .test_activations import TEXTS
+from .test_transformer import TEXTS
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -38,7 +38,7 @@ TOL = dict(rtol=1e-6, atol=1e-6)
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    # As in test_activations.py: threads only slow tiny models down.
+    # As in test_transformer.py: threads only slow tiny models down.
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

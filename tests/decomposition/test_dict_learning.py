@@ -266,3 +266,23 @@ def test_transform_before_fit_raises_not_fitted():
 def test_invalid_parameters_raise_clear_errors(params, match):
     with pytest.raises(ValueError, match=match):
         GreedyL1DictionaryLearning(**params).fit(np.ones((4, 2)))
+
+
+def test_mod_refuses_a_dictionary_too_large_before_any_work():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match="dictionary_step='gradient'"):
+        GreedyL1DictionaryLearning(20000).fit(X)
+    with pytest.raises(ValueError, match="dictionary_step='gradient'"):
+        GreedyL1DictionaryLearning(20000).partial_fit(X)
+
+
+def test_float16_activations_are_upcast_to_float32():
+    X = make_sparse_linear(800, 8, n_components=32, avg_active=2, random_state=0)
+    dl = GreedyL1DictionaryLearning(32, max_iter=3, random_state=0)
+    dl.fit(X.astype(np.float16))
+    assert dl.components_.dtype == np.float32
+    code = dl.transform(X.astype(np.float16))
+    assert code.dtype == np.float32
+    np.testing.assert_allclose(
+        code, dl.transform(X.astype(np.float16).astype(np.float32)), atol=0
+    )

@@ -33,7 +33,7 @@ from skfeatsparse.metrics import (
     sparsity_scores,
 )
 
-from ._reference import assert_reports_close, unit_rows
+from .._reference import assert_reports_close, unit_rows
 
 SCALE_INVARIANT = (
     "normalized_loss",

