@@ -4,11 +4,14 @@ The reference is the obvious implementation: one text at a time through
 ``model(**tokenizer(text), output_hidden_states=True)``, special tokens masked.
 """
 
+import json
+import os
 import pickle
 import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
+import skfeatsparse
 from skfeatsparse.activations import (
     ActivationCache,
     TokenProvenance,
@@ -121,6 +125,35 @@ def test_special_tokens_included_on_request(tiny_bert_dir):
     assert list(prov.token[first_rows]) == ["[CLS]"] * len(TEXTS)
     expected = reference_rows(tiny_bert_dir, TEXTS, -1, include_special_tokens=True)
     np.testing.assert_allclose(act.transform(TEXTS), expected, atol=ATOL)
+
+
+def test_special_token_strings_in_text_are_plain_text(tiny_bert_dir):
+    # A literal "[SEP]" typed by a user is text, not the model's separator.
+    act = fitted(tiny_bert_dir, include_special_tokens=True)
+    text = "the cat [SEP] sat [CLS] on [PAD] the mat"
+    plain = text.lower()  # the same characters once normalized, not special
+    assert "[sep]" not in act.tokenizer_.all_special_tokens
+    prov, expected = act.provenance([text]), act.provenance([plain])
+    np.testing.assert_array_equal(prov.token_id, expected.token_id)
+    np.testing.assert_allclose(act.transform([text]), act.transform([plain]), atol=ATOL)
+    # "[" is out of this tiny vocabulary: [UNK], a plain token of the text.
+    specials = set(act.tokenizer_.all_special_ids) - {act.tokenizer_.unk_token_id}
+    special = np.isin(prov.token_id, list(specials))
+    assert list(np.flatnonzero(special)) == [0, len(prov) - 1]  # [CLS] ... [SEP]
+    rows = fitted(tiny_bert_dir).provenance([text])
+    assert len(rows) == len(prov) - 2
+    assert not np.isin(rows.token_id, list(specials)).any()
+    assert not {"[SEP]", "[CLS]", "[PAD]"} & set(rows.token)
+
+
+def test_gpt2_end_of_text_string_in_text_is_plain_text(tiny_gpt2_dir):
+    act = fitted(tiny_gpt2_dir)
+    text = "the cat<|endoftext|>sat"
+    prov = act.provenance([text])
+    assert not np.isin(prov.token_id, act.tokenizer_.all_special_ids).any()
+    spans = "".join(text[s:e] for s, e in zip(prov.start, prov.end))
+    assert spans == text  # every character, "<|endoftext|>" included, is a row
+    assert len(act.transform([text])) == len(prov)
 
 
 @pytest.mark.parametrize("pooling", ["mean", "first", "last"])
@@ -284,6 +317,147 @@ def test_incomplete_cache_is_rejected(tiny_bert_dir, tmp_path):
         ActivationCache(tmp_path / "nothing-here")
 
 
+def _cache_files(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_overwrite_never_deletes_files_it_did_not_write(tiny_bert_dir, tmp_path):
+    act = fitted(tiny_bert_dir)
+    user = {
+        "metadata.json": b'{"experiment": "mine", "format": 1}',
+        "my_results.npy": b"not ours",
+        "config.json": b"{}",
+    }
+    for name, content in user.items():
+        (tmp_path / name).write_bytes(content)
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="config.json.*my_results.npy"):
+            cache_activations(act, TEXTS, tmp_path, overwrite=overwrite)
+    assert _cache_files(tmp_path) == sorted(user)
+    assert all((tmp_path / n).read_bytes() == c for n, c in user.items())
+    assert _cache_files(tmp_path.parent) == [tmp_path.name]  # no leftovers
+    # A cache of ours with a user's file added is not ours to delete either.
+    ours = tmp_path / "ours"
+    cache_activations(act, TEXTS, ours)
+    (ours / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        cache_activations(act, TEXTS[:2], ours, overwrite=True)
+    assert (ours / "notes.txt").read_text() == "keep me"
+    assert len(ActivationCache(ours)) == len(act.transform(TEXTS))
+
+
+def test_overwrite_replaces_an_old_cache_cleanly(tiny_bert_dir, tmp_path):
+    act = fitted(tiny_bert_dir)
+    path = tmp_path / "cache"
+    cache_activations(act, TEXTS, path, layers=[0, 1, 2])
+    # An older release's cache: its metadata lists no files; its names tell.
+    meta = json.loads((path / "metadata.json").read_text())
+    for key in ("files", "writer"):
+        meta.pop(key, None)
+    (path / "metadata.json").write_text(json.dumps(meta))
+    new = cache_activations(act, TEXTS[:2], path, layers=[1], overwrite=True)
+    assert new.layers == (1,) and len(new) == len(act.transform(TEXTS[:2]))
+    assert _cache_files(path) == sorted(new.metadata["files"])
+    assert "layer_001.npy" in new.metadata["files"]
+    assert not (path / "layer_000.npy").exists()
+    assert _cache_files(tmp_path) == ["cache"]
+
+
+_CACHE_WRITER = """
+import json, pathlib, sys, time
+import torch
+torch.set_num_threads(1)
+from skfeatsparse.activations import TransformerActivations, cache_activations
+model, target, texts, ready, go, overwrite = sys.argv[1:]
+act = TransformerActivations(model, batch_size=1).fit()
+texts = json.loads(pathlib.Path(texts).read_text())
+pathlib.Path(ready).touch()
+while not pathlib.Path(go).exists():
+    time.sleep(0.005)
+try:
+    cache_activations(act, texts, target, overwrite=overwrite == "1")
+except FileExistsError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_two_processes_caching_into_one_folder_leave_a_consistent_cache(
+    tiny_bert_dir, tmp_path, overwrite
+):
+    inputs = [
+        [f"The cat number {i} sat on the mat." for i in range(150)],
+        [f"A dog barked {i} times at the moon, then slept." for i in range(90)],
+    ]
+    work, target = tmp_path / "work", tmp_path / "out" / "cache"
+    work.mkdir()
+    root = str(Path(skfeatsparse.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
+    procs = []
+    for k, texts in enumerate(inputs):
+        (work / f"texts{k}.json").write_text(json.dumps(texts))
+        args = [tiny_bert_dir, target, work / f"texts{k}.json", work / f"ready{k}"]
+        args += [work / "go", str(int(overwrite))]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _CACHE_WRITER, *map(str, args)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    deadline = time.monotonic() + 120
+    while not all((work / f"ready{k}").exists() for k in range(2)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+    (work / "go").touch()
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    codes = sorted(rc for rc, _, _ in results)
+    assert codes == ([0, 0] if overwrite else [0, 3]), results
+    if not overwrite:
+        assert any("overwrite=True" in out for _, out, _ in results), results
+    cache = ActivationCache(target)  # opens, and is one writer's, whole
+    act = fitted(tiny_bert_dir)
+    texts = inputs[0] if cache.metadata["n_texts"] == len(inputs[0]) else inputs[1]
+    expected = act.transform(texts)
+    assert len(cache) == len(expected) == len(cache[-1])
+    np.testing.assert_allclose(cache[-1], expected, atol=ATOL)
+    prov, expected_prov = cache.provenance, act.provenance(texts)
+    for field in ("text_index", "position", "token_id", "token", "start", "end"):
+        np.testing.assert_array_equal(
+            getattr(prov, field), getattr(expected_prov, field)
+        )
+    assert _cache_files(target.parent) == ["cache"]  # no temporary folders left
+
+
+def test_interrupted_cache_write_leaves_the_old_cache_or_nothing(
+    tiny_bert_dir, tmp_path, monkeypatch
+):
+    act = fitted(tiny_bert_dir, batch_size=2)
+    old = cache_activations(act, TEXTS, tmp_path / "old")
+    before = np.array(old[-1])
+    batch_rows = _extraction.batch_rows
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return batch_rows(*args, **kwargs)
+
+    monkeypatch.setattr(_extraction, "batch_rows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache_activations(act, TEXTS[:5], tmp_path / "old", overwrite=True)
+    np.testing.assert_array_equal(ActivationCache(tmp_path / "old")[-1], before)
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cache_activations(act, TEXTS, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    assert _cache_files(tmp_path) == ["old"]
+
+
 # -- token embeddings, truncation, loading ----------------------------------
 
 
@@ -315,6 +489,44 @@ def test_max_length_is_capped_by_the_model(tiny_bert_dir):
     with pytest.warns(UserWarning, match="1 of 1 texts"):
         X = fitted(tiny_bert_dir).transform(["cat " * 100])
     assert len(X) == 62  # 64 positions minus [CLS] and [SEP]
+
+
+def test_max_length_below_the_special_tokens_is_a_clear_error(tiny_bert_dir):
+    for max_length in (1, 2):
+        with pytest.raises(
+            ValueError,
+            match=rf"max_length={max_length} is too small.*adds 2 special tokens"
+            r".*\[CLS\].*max_length >= 3",
+        ):
+            fitted(tiny_bert_dir, max_length=max_length)
+    act = fitted(tiny_bert_dir, max_length=3)  # [CLS], one token, [SEP]
+    texts = ["cat", "cat " * 600, "the cat sat"]
+    with pytest.warns(UserWarning, match="2 of 3 texts were longer than max_length=3"):
+        X = act.transform(texts)
+    assert X.shape == (3, act.hidden_size_)
+    with pytest.warns(UserWarning, match="2 of 3 texts"):
+        assert list(act.provenance(texts).position) == [1, 1, 1]
+
+
+def test_truncation_is_reported_only_when_it_happened(tiny_model_dir):
+    from skfeatsparse.activations import _tokens
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    n_special = tokenizer.num_special_tokens_to_add(pair=False)
+    short = len(tokenizer("the")["input_ids"])
+    assert short <= n_special + 3
+    enc, n_truncated = _tokens.tokenize(
+        tokenizer, ["cat " * 600, "the"], max_length=n_special + 3
+    )
+    assert n_truncated == 1
+    assert [len(ids) for ids in enc["input_ids"]] == [n_special + 3, short]
+    if n_special:  # a tokenizer that cannot shorten a text says so
+        with pytest.raises(ValueError, match=r"could not truncate.*max_length=1"):
+            _tokens.tokenize(tokenizer, ["cat " * 600], max_length=1)
+    else:
+        act = fitted(tiny_model_dir, max_length=1)
+        with pytest.warns(UserWarning, match="1 of 1 texts"):
+            assert act.transform(["cat " * 600]).shape == (1, act.hidden_size_)
 
 
 def test_loaded_model_is_used_without_modifying_it(tiny_bert_dir):
@@ -425,6 +637,18 @@ def test_unknown_device_is_a_clear_error(tiny_bert_dir):
         fitted(tiny_bert_dir, device="nonsense")
 
 
+def test_unavailable_device_fails_at_fit_naming_the_available_ones(tiny_bert_dir):
+    names = ["cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in names:
+        act = TransformerActivations(str(tiny_bert_dir), device=device)
+        with pytest.raises(
+            ValueError,
+            match=rf"device='{device}' is not available.*available devices: 'cpu'",
+        ):
+            act.fit()
+        assert not hasattr(act, "model_")
+
+
 def test_transform_before_fit_raises_not_fitted():
     with pytest.raises(NotFittedError):
         TransformerActivations("default").transform(TEXTS)
@@ -515,6 +739,27 @@ def test_load_texts_skips_blank_lines(tmp_path):
     assert load_texts(path) == ["first text", "second text"]
     with pytest.raises(FileNotFoundError, match="one text per line"):
         load_texts(tmp_path / "missing.txt")
+
+
+def test_load_texts_in_another_encoding_is_a_clear_error(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("first line\ncaf\u00e9 au lait\nna\u00efve\n".encode("latin-1"))
+    with pytest.raises(
+        ValueError,
+        match=r"latin.txt.*not valid 'utf-8'.*byte 0xe9 at offset 14 \(line 2\)"
+        r".*encoding=",
+    ):
+        load_texts(path)
+    assert load_texts(path, encoding="latin-1") == [
+        "first line",
+        "caf\u00e9 au lait",
+        "na\u00efve",
+    ]
+    with pytest.raises(ValueError, match="encoding='klingon' is not a known"):
+        load_texts(path, encoding="klingon")
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    with pytest.raises(ValueError, match="no non-blank lines"):
+        load_texts(tmp_path / "blank.txt")
 
 
 # -- the embedded model -----------------------------------------------------
