@@ -436,6 +436,15 @@ def test_two_processes_caching_into_one_folder_leave_a_consistent_cache(
     assert _cache_files(target.parent) == ["cache"]  # no temporary folders left
 
 
+def test_a_cache_that_cannot_be_moved_into_place_is_an_error(tmp_path):
+    from skfeatsparse.activations import _cache
+
+    # The written folder vanished (say, a cleaner removed it): no endless retry.
+    with pytest.raises(OSError, match="could not move the cache written in"):
+        _cache._publish(tmp_path / "gone", tmp_path / "cache", overwrite=False)
+    assert not (tmp_path / "cache").exists()
+
+
 def test_interrupted_cache_write_leaves_the_old_cache_or_nothing(
     tiny_bert_dir, tmp_path, monkeypatch
 ):

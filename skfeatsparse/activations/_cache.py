@@ -38,6 +38,7 @@ _INT_FIELDS = ("text_index", "position", "token_id", "start", "end")
 _WRITER = "skfeatsparse.cache_activations"
 # Keys of every cache's metadata, also those written before "writer"/"files".
 _LEGACY_KEYS = {"format", "layers", "n_rows", "n_texts", "hidden_size", "texts_sha1"}
+_PUBLISH_ATTEMPTS = 100  # renames tried while other writers change the target
 
 
 def _fingerprint(texts):
@@ -137,11 +138,13 @@ def _publish(tmp, path, overwrite):
     lists (else it is moved back and the error names the other files), and
     deleted once the new one is in place.
     """
-    while True:
+    error = None
+    for _ in range(_PUBLISH_ATTEMPTS):
         try:
             os.rename(tmp, path)  # also replaces an empty directory (POSIX)
             return
-        except OSError:
+        except OSError as exc:
+            error = exc
             if not os.path.lexists(path):
                 continue  # moved away meanwhile by another writer
             if not path.is_dir():
@@ -185,6 +188,12 @@ def _publish(tmp, path, overwrite):
             raise
         shutil.rmtree(aside, ignore_errors=True)
         return
+    raise OSError(
+        f"could not move the cache written in {str(tmp)!r} to {str(path)!r} in "
+        f"{_PUBLISH_ATTEMPTS} attempts (last error: {error}); other processes "
+        "kept changing it, or the folder cannot be renamed. Cache to a "
+        "directory of its own."
+    ) from error
 
 
 @validate_params(
