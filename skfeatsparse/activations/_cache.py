@@ -10,6 +10,8 @@ dask and zarr are optional (the ``dask`` extra) and imported only when used.
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 from numbers import Integral
 from pathlib import Path
@@ -31,6 +33,12 @@ from ._tokens import TokenProvenance
 # older releases read them, and reject zarr caches as of an unknown format.
 _FORMATS = {"npy": 1, "zarr": 2}
 _INT_FIELDS = ("text_index", "position", "token_id", "start", "end")
+# metadata["writer"]: who wrote the cache; metadata["files"]: every name in it.
+# A folder is replaced (overwrite=True) only if it holds nothing else.
+_WRITER = "skfeatsparse.cache_activations"
+# Keys of every cache's metadata, also those written before "writer"/"files".
+_LEGACY_KEYS = {"format", "layers", "n_rows", "n_texts", "hidden_size", "texts_sha1"}
+_PUBLISH_ATTEMPTS = 100  # renames tried while other writers change the target
 
 
 def _fingerprint(texts):
@@ -38,6 +46,154 @@ def _fingerprint(texts):
     for text in texts:
         digest.update(text.encode() + b"\n")
     return digest.hexdigest()
+
+
+def _cache_files(layers, storage):
+    """The names a cache of ``layers`` in ``storage`` consists of, sorted."""
+    names = ["metadata.json", "tokens.json"] + [f"{f}.npy" for f in _INT_FIELDS]
+    return sorted(names + [layer_file(int(n), storage) for n in layers])
+
+
+def _our_files(folder):
+    """The names a cache of ours at ``folder`` wrote, or None if it is not ours."""
+    try:
+        meta = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    files = meta.get("files")
+    if meta.get("writer") == _WRITER and isinstance(files, list):
+        return {str(name) for name in files} | {"metadata.json"}
+    # Written before "writer" and "files": known by its keys, files by its names.
+    storage = meta.get("storage", "npy")
+    if not _LEGACY_KEYS <= meta.keys() or _FORMATS.get(storage) != meta["format"]:
+        return None
+    try:
+        return set(_cache_files(meta["layers"], storage))
+    except (TypeError, ValueError):
+        return None
+
+
+def _not_empty_error(path):
+    return FileExistsError(
+        f"{str(path)!r} is not empty; open an existing cache with "
+        "ActivationCache(path), pass overwrite=True, or choose a new directory."
+    )
+
+
+def _check_replaceable(path):
+    """Raise unless ``path`` holds a cache of ours and nothing else."""
+    entries = sorted(entry.name for entry in path.iterdir())
+    ours = _our_files(path)
+    foreign = entries if ours is None else [e for e in entries if e not in ours]
+    if foreign:
+        what = (
+            "files that are not an activation cache"
+            if ours is None
+            else "files that are not part of its activation cache"
+        )
+        raise FileExistsError(
+            f"{str(path)!r} holds {what}: {', '.join(foreign)}; refusing to "
+            "overwrite them (overwrite=True replaces only a cache written by "
+            "cache_activations, nothing else). Move them away, or choose a new "
+            "directory."
+        )
+
+
+def _check_target(path, overwrite):
+    """Fail before any extraction if ``path`` cannot receive a cache."""
+    if os.path.lexists(path) and not path.is_dir():
+        raise FileExistsError(
+            f"{str(path)!r} exists and is not a directory; choose a new directory."
+        )
+    if path.is_dir() and any(path.iterdir()):
+        _check_replaceable(path)  # a folder of other files: say so, even then
+        if not overwrite:
+            raise _not_empty_error(path)
+
+
+def _sibling(path, kind, create=False):
+    """A new name beside ``path`` (a new empty directory if ``create``)."""
+    while True:
+        tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+        candidate = path.parent / f".{path.name}.{kind}-{tag}"
+        if not create:
+            if not os.path.lexists(candidate):
+                return candidate
+            continue  # pragma: no cover - 32 random bits collide
+        try:
+            candidate.mkdir()
+        except FileExistsError:  # pragma: no cover
+            continue
+        return candidate
+
+
+def _publish(tmp, path, overwrite):
+    """Move the finished cache ``tmp`` to ``path`` by renames, all or nothing.
+
+    A rename of a directory is atomic: ``path`` is at every moment missing,
+    the old cache or the new one, whole, never a mix of two writers. An old
+    cache is moved aside first, checked to hold nothing but what its metadata
+    lists (else it is moved back and the error names the other files), and
+    deleted once the new one is in place.
+    """
+    error = None
+    for _ in range(_PUBLISH_ATTEMPTS):
+        try:
+            os.rename(tmp, path)  # also replaces an empty directory (POSIX)
+            return
+        except OSError as exc:
+            error = exc
+            if not os.path.lexists(path):
+                continue  # moved away meanwhile by another writer
+            if not path.is_dir():
+                raise
+        if not any(path.iterdir()):  # Windows: rename never replaces a directory
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+            continue
+        if not overwrite:
+            _check_replaceable(path)
+            raise _not_empty_error(path)
+        aside = _sibling(path, "old")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            continue
+        try:
+            _check_replaceable(aside)
+        except FileExistsError as exc:
+            message = str(exc).replace(str(aside), str(path))
+            try:
+                os.rename(aside, path)
+            except OSError:
+                message += (
+                    f" They are kept in {str(aside)!r}: another writer filled "
+                    f"{str(path)!r} before they could be moved back."
+                )
+            raise FileExistsError(message) from None
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if path.is_dir():  # another writer's cache came first: replace it too
+                shutil.rmtree(aside, ignore_errors=True)
+                continue
+            try:
+                os.rename(aside, path)  # the old cache back where it was
+            except OSError:
+                pass
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    raise OSError(
+        f"could not move the cache written in {str(tmp)!r} to {str(path)!r} in "
+        f"{_PUBLISH_ATTEMPTS} attempts (last error: {error}); other processes "
+        "kept changing it, or the folder cannot be renamed. Cache to a "
+        "directory of its own."
+    ) from error
 
 
 @validate_params(
@@ -81,12 +237,19 @@ def cache_activations(
         A directory to create (or an empty one). It receives the activations
         of each layer (``layer_<i>.npy``, or a zarr array ``layer_<i>.zarr``),
         one ``.npy`` per provenance field, ``tokens.json`` and
-        ``metadata.json``.
+        ``metadata.json`` (which lists these files). They are written into a
+        private folder beside ``path`` (``.<name>.partial-*``) and renamed
+        into place when complete: an interrupted write leaves ``path`` as it
+        was, and of two processes writing to one ``path`` one wins whole
+        (the other raises FileExistsError, or with ``overwrite=True`` the
+        later replaces the earlier).
     layers : list of int or None, default=None
         Hidden states to store, all from one forward pass; ``None`` stores
         ``transformer.layer``.
     overwrite : bool, default=False
-        Replace an existing cache at ``path``.
+        Replace an existing cache at ``path``. Only a folder holding a cache
+        written by this function and nothing else is replaced; any other
+        file there is a FileExistsError naming it, and nothing is deleted.
     format : {"npy", "zarr"}, default="npy"
         How the activations are stored: ``.npy`` files (read back as
         ``np.memmap``), or zarr arrays chunked by ``chunk_rows`` rows and
@@ -110,9 +273,12 @@ def cache_activations(
     >>> cache = cache_activations(act, texts, "z", format="zarr")  # doctest: +SKIP
     >>> cache.to_dask()  # lazy, chunked like the store  # doctest: +SKIP
     """
+    zarr = None
     if format == "zarr":
         zarr = optional_import("zarr", "cache_activations(..., format='zarr')")
     texts = check_texts(X)
+    path = Path(os.path.realpath(os.path.expanduser(path)))
+    _check_target(path, overwrite)  # before any work
     try:
         check_is_fitted(transformer)
     except NotFittedError:
@@ -122,31 +288,14 @@ def cache_activations(
         layers = [transformer.layer_]
     pairs = extraction.normalize_layers(layers)
     wanted = sorted({n for _, n in pairs})
-    path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"{str(path)!r} is not empty; open an existing cache with "
-                "ActivationCache(path), pass overwrite=True, or choose a new directory."
-            )
-        if not (path / "metadata.json").is_file():
-            raise FileExistsError(
-                f"{str(path)!r} holds files that are not an activation cache; "
-                "refusing to overwrite them. Choose a new directory."
-            )
-        for old in path.iterdir():
-            if old.suffix in {".npy", ".json"}:
-                old.unlink()
-            elif old.suffix == ".zarr" and old.is_dir():
-                shutil.rmtree(old)
-    path.mkdir(parents=True, exist_ok=True)
 
     counts, lengths = extraction.plan(texts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_rows = int(offsets[-1])
     metadata = {
         "format": _FORMATS[format],
-        "complete": False,
+        "writer": _WRITER,
+        "complete": True,  # metadata.json is written last, in the private folder
         "model": str(getattr(transformer.model_, "name_or_path", "")),
         "layers": wanted,
         "default_layer": transformer.layer_,
@@ -158,24 +307,38 @@ def cache_activations(
         "include_special_tokens": transformer.include_special_tokens,
         "max_length": transformer.max_length_,
         "texts_sha1": _fingerprint(texts),
+        "files": _cache_files(wanted, format),
     }
     if format == "zarr":
         metadata.update(storage="zarr", chunk_rows=int(chunk_rows))
-    (path / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    shape = (n_rows, transformer.hidden_size_)
+    # Written in a private folder beside `path`, renamed into place when whole:
+    # an interrupted write or another process never leaves a mixed cache there.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plan = dict(counts=counts, lengths=lengths, offsets=offsets, zarr=zarr)
+    plan.update(shape=(n_rows, transformer.hidden_size_), chunk_rows=int(chunk_rows))
+    tmp = _sibling(path, "partial", create=True)
+    try:
+        _write_cache(extraction, texts, tmp, format, pairs, wanted, metadata, plan)
+        _publish(tmp, path, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already once published
+    return ActivationCache(path)
+
+
+def _write_cache(extraction, texts, path, format, pairs, wanted, metadata, plan):
+    """Every file of the cache into the folder ``path``, ``metadata.json`` last."""
     writers = {}
     for f in _INT_FIELDS:
-        writers[f] = NpyWriter(path / f"{f}.npy", (n_rows,), np.int64)
+        writers[f] = NpyWriter(path / f"{f}.npy", (metadata["n_rows"],), np.int64)
     vocab = {}
     try:
         with extraction.progress_bar(len(texts)) as bar:
-            plan = dict(
-                counts=counts, lengths=lengths, offsets=offsets, shape=shape, bar=bar
-            )
+            plan = dict(plan, bar=bar)
             if format == "npy":
                 _write_npy(extraction, texts, path, wanted, plan, writers, vocab)
             else:
-                write = ZarrWriter(zarr, path, wanted, shape, int(chunk_rows))
+                shape, chunk_rows = plan["shape"], plan["chunk_rows"]
+                write = ZarrWriter(plan["zarr"], path, wanted, shape, chunk_rows)
                 _write_in_order(extraction, texts, pairs, plan, write, writers, vocab)
     finally:
         for writer in writers.values():
@@ -183,9 +346,10 @@ def cache_activations(
     vocab.pop(-1, None)
     tokens = {str(k): v for k, v in sorted(vocab.items())}  # ids in ascending order
     (path / "tokens.json").write_text(json.dumps(tokens))
-    metadata["complete"] = True
     (path / "metadata.json").write_text(json.dumps(metadata, indent=2))
-    return ActivationCache(path)
+    written = sorted(entry.name for entry in path.iterdir())
+    if written != metadata["files"]:  # pragma: no cover - a bug of ours
+        raise RuntimeError(f"the cache holds {written}, not {metadata['files']}.")
 
 
 def _write_npy(extraction, texts, path, wanted, plan, writers, vocab):

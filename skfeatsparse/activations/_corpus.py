@@ -377,7 +377,9 @@ def load_texts(path, *, encoding="utf-8"):
     path : str or path-like
         A text file, one text (e.g. a sentence) per line.
     encoding : str, default="utf-8"
-        The file's encoding.
+        The file's encoding. A file that is not valid in it (e.g. a latin-1
+        file read as UTF-8) raises ValueError naming the byte offset and line
+        of the first undecodable byte.
 
     Returns
     -------
@@ -395,8 +397,31 @@ def load_texts(path, *, encoding="utf-8"):
             f"no text file at {str(path)!r}; pass a file with one text per line, "
             "or use default_corpus() for the built-in offline corpus."
         )
-    with path.open(encoding=encoding) as f:
-        texts = [line.strip() for line in f if line.strip()]
+    try:
+        "".encode(encoding)  # a LookupError now, not halfway through the file
+    except (LookupError, TypeError) as exc:
+        raise ValueError(
+            f"encoding={encoding!r} is not a known text encoding; pass one such "
+            "as 'utf-8' (the default), 'latin-1' or 'cp1252'."
+        ) from exc
+    try:
+        with path.open(encoding=encoding) as f:
+            texts = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as exc:
+        # The error's offset is within a buffer: decode the bytes to locate it.
+        data, error = path.read_bytes(), exc
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError as whole:
+            error = whole
+        line = data.count(b"\n", 0, error.start) + 1
+        bad = error.object[error.start : error.end].hex()
+        raise ValueError(
+            f"{str(path)!r} is not valid {encoding!r} text: byte 0x{bad} at "
+            f"offset {error.start} (line {line}): {error.reason}. Pass the file's "
+            "encoding, e.g. load_texts(path, encoding='latin-1') or "
+            "encoding='cp1252', or convert the file to UTF-8."
+        ) from exc
     if not texts:
         raise ValueError(f"{str(path)!r} holds no non-blank lines; nothing to read.")
     return texts

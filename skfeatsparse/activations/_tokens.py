@@ -18,28 +18,42 @@ import numpy as np
 def tokenize(tokenizer, texts, *, max_length=None, offsets=False):
     """Token ids and special-token masks of ``texts``, no padding.
 
-    Texts longer than ``max_length`` tokens are truncated (special tokens
-    kept). Returns the encoding as a dict of lists and the number of
-    truncated texts, which only a second look at the long ones can tell.
+    Texts are plain text: a ``"[SEP]"`` or ``"<s>"`` typed in one is split into
+    ordinary tokens (``split_special_tokens=True``), never read as the
+    tokenizer's special token; only the tokenizer's own special tokens
+    (``[CLS] ... [SEP]``) are marked special. Texts longer than
+    ``max_length`` tokens are truncated (special tokens kept). Returns the
+    encoding as a dict of lists and the number of texts truncated, which only
+    a second look at the long ones can tell; a text the tokenizer cannot
+    shorten to ``max_length`` is a ValueError.
     """
     kwargs = dict(
         add_special_tokens=True,
         return_special_tokens_mask=True,
         return_attention_mask=False,
         return_token_type_ids=False,
+        split_special_tokens=True,
         verbose=False,
     )
     if offsets and getattr(tokenizer, "is_fast", False):
         kwargs["return_offsets_mapping"] = True
     enc = dict(tokenizer(list(texts), truncation=False, **kwargs))
-    lengths = map(len, enc["input_ids"])
+    lengths = [len(ids) for ids in enc["input_ids"]]
     long = [i for i, n in enumerate(lengths) if max_length and n > max_length]
     if long:  # only these are tokenized again, truncated
         short = tokenizer(
             [texts[i] for i in long], truncation=True, max_length=max_length, **kwargs
         )
-        for key in enc:
-            for j, i in enumerate(long):
+        for j, i in enumerate(long):
+            if len(short["input_ids"][j]) > max_length:
+                raise ValueError(
+                    f"the tokenizer could not truncate text {i} ({texts[i]!r:.50}, "
+                    f"{lengths[i]} tokens) to max_length={max_length} tokens: it "
+                    f"adds {tokenizer.num_special_tokens_to_add(pair=False)} "
+                    "special tokens to every text. Use a max_length at least "
+                    "one more than that."
+                )
+            for key in enc:
                 enc[key][i] = short[key][j]
     return enc, len(long)
 

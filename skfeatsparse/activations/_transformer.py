@@ -57,8 +57,12 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         Texts per forward pass. Texts are sorted by length to cut padding and
         the output order restored; the result does not depend on it.
     max_length : int or None, default=512
-        Longer texts are truncated (with a warning saying how many). The
-        model's own limit applies too; ``None`` means only the model's limit.
+        Longer texts are truncated (with a warning saying how many), in
+        tokens, special tokens included. The model's own limit applies too
+        (``max_position_embeddings``); ``None`` means only the model's limit.
+        It must leave room for one token besides the special tokens the
+        tokenizer adds (at least 3 for BERT's ``[CLS] ... [SEP]``), or ``fit``
+        raises ValueError.
     pooling : {"mean", "first", "last"} or None, default=None
         ``None``: one row per token, texts in order, tokens in order. Otherwise
         one row per text: the mean, first or last of its token rows.
@@ -214,7 +218,26 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         limits.append(getattr(self.tokenizer_, "model_max_length", None))
         limits = [int(n) for n in limits if isinstance(n, Integral) and 0 < n < 10**6]
         self.max_length_ = min(limits) if limits else None
+        self._check_max_length()
         return self
+
+    def _check_max_length(self):
+        # Truncation keeps the special tokens; a text needs room for one more.
+        added = self.tokenizer_("", add_special_tokens=True)["input_ids"]
+        added = self.tokenizer_.convert_ids_to_tokens(list(added))
+        if self.max_length_ is not None and self.max_length_ < len(added) + 1:
+            source = (
+                f"max_length={self.max_length}"
+                if self.max_length == self.max_length_
+                else f"the model's limit of {self.max_length_} tokens"
+            )
+            raise ValueError(
+                f"{source} is too small: the tokenizer adds {len(added)} special "
+                f"tokens ({' '.join(added)}) to every text, and truncation keeps "
+                f"them, so no token of the text would be left. Use max_length >= "
+                f"{len(added) + 1}, up to the model's limit, or max_length=None "
+                "for the model's limit."
+            )
 
     def transform(self, X):
         """Activations of ``layer`` for each token (or text, when pooled).

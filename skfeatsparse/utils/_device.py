@@ -25,8 +25,22 @@ def torch_device(device):
     else:
         available = True
     if not available:
+        names = ", ".join(repr(name) for name in available_devices())
         raise ValueError(
-            f"device={str(device)!r} is not available on this machine; "
-            "use device='cpu'."
+            f"device={str(device)!r} is not available on this machine "
+            f"(available devices: {names}); use one of those, e.g. device='cpu'."
         )
     return device
+
+
+def available_devices():
+    """Names of the torch devices this machine has: ``"cpu"``, ``"cuda:0"``, ..."""
+    import torch
+
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names

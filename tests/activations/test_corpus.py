@@ -104,3 +104,24 @@ def test_load_texts_skips_blank_lines(tmp_path):
     assert load_texts(path) == ["first text", "second text"]
     with pytest.raises(FileNotFoundError, match="one text per line"):
         load_texts(tmp_path / "missing.txt")
+
+
+def test_load_texts_in_another_encoding_is_a_clear_error(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("first line\ncaf\u00e9 au lait\nna\u00efve\n".encode("latin-1"))
+    with pytest.raises(
+        ValueError,
+        match=r"latin.txt.*not valid 'utf-8'.*byte 0xe9 at offset 14 \(line 2\)"
+        r".*encoding=",
+    ):
+        load_texts(path)
+    assert load_texts(path, encoding="latin-1") == [
+        "first line",
+        "caf\u00e9 au lait",
+        "na\u00efve",
+    ]
+    with pytest.raises(ValueError, match="encoding='klingon' is not a known"):
+        load_texts(path, encoding="klingon")
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    with pytest.raises(ValueError, match="no non-blank lines"):
+        load_texts(tmp_path / "blank.txt")

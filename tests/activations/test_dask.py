@@ -175,8 +175,10 @@ def test_zarr_cache_round_trip_equals_npy_cache(
     meta, npy_meta = reopened.metadata, npy.metadata
     assert meta.pop("storage") == "zarr" and meta.pop("chunk_rows") == 16
     assert meta.pop("format") != npy_meta.pop("format")
-    assert meta == npy_meta
     files = {p.name for p in (tmp_path / "zarr").iterdir()}
+    assert sorted(meta.pop("files")) == sorted(files)  # every file, listed
+    assert npy_meta.pop("files") == sorted(n.replace(".zarr", ".npy") for n in files)
+    assert meta == npy_meta
     assert {p.name for p in (tmp_path / "npy").iterdir()} == {
         n.replace(".zarr", ".npy") for n in files
     }
@@ -256,6 +258,32 @@ def test_overwrite_switches_between_formats(tiny_bert_dir, tmp_path):
     np.testing.assert_allclose(cache[-1][:], act.transform(TEXTS), **TOL)
 
 
+def test_interrupted_zarr_write_leaves_the_old_cache(
+    tiny_bert_dir, tmp_path, monkeypatch
+):
+    act = fitted(tiny_bert_dir, batch_size=2)
+    old = cache_activations(act, TEXTS, tmp_path / "c", layers=[0, 1])
+    before = np.array(old[1])
+    batch_rows, calls = _extraction.batch_rows, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return batch_rows(*args, **kwargs)
+
+    monkeypatch.setattr(_extraction, "WINDOW_BATCHES", 1)  # zarr chunks written
+    monkeypatch.setattr(_extraction, "batch_rows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache_activations(
+            act, TEXTS, tmp_path / "c", format="zarr", chunk_rows=2, overwrite=True
+        )
+    reopened = ActivationCache(tmp_path / "c")
+    assert reopened.storage == "npy" and reopened.layers == (0, 1)
+    np.testing.assert_array_equal(reopened[1], before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
 # -- errors -----------------------------------------------------------------
 
 
@@ -282,8 +310,8 @@ def test_bad_inputs_are_clear_errors(tiny_bert_dir, tmp_path):
     with pytest.raises(
         ValueError,
         match=(
-            r"'format' parameter of cache_activations"
-            r" must be a str among \{'npy', 'zarr'\}"
+            r"'format' parameter of cache_activations"  # a set: either order
+            r" must be a str among \{'(npy|zarr)', '(npy|zarr)'\}"
         ),
     ):
         cache_activations(act, TEXTS, tmp_path / "h5", format="hdf5")

@@ -105,6 +105,35 @@ def test_special_tokens_included_on_request(tiny_bert_dir):
     np.testing.assert_allclose(act.transform(TEXTS), expected, atol=ATOL)
 
 
+def test_special_token_strings_in_text_are_plain_text(tiny_bert_dir):
+    # A literal "[SEP]" typed by a user is text, not the model's separator.
+    act = fitted(tiny_bert_dir, include_special_tokens=True)
+    text = "the cat [SEP] sat [CLS] on [PAD] the mat"
+    plain = text.lower()  # the same characters once normalized, not special
+    assert "[sep]" not in act.tokenizer_.all_special_tokens
+    prov, expected = act.provenance([text]), act.provenance([plain])
+    np.testing.assert_array_equal(prov.token_id, expected.token_id)
+    np.testing.assert_allclose(act.transform([text]), act.transform([plain]), atol=ATOL)
+    # "[" is out of this tiny vocabulary: [UNK], a plain token of the text.
+    specials = set(act.tokenizer_.all_special_ids) - {act.tokenizer_.unk_token_id}
+    special = np.isin(prov.token_id, list(specials))
+    assert list(np.flatnonzero(special)) == [0, len(prov) - 1]  # [CLS] ... [SEP]
+    rows = fitted(tiny_bert_dir).provenance([text])
+    assert len(rows) == len(prov) - 2
+    assert not np.isin(rows.token_id, list(specials)).any()
+    assert not {"[SEP]", "[CLS]", "[PAD]"} & set(rows.token)
+
+
+def test_gpt2_end_of_text_string_in_text_is_plain_text(tiny_gpt2_dir):
+    act = fitted(tiny_gpt2_dir)
+    text = "the cat<|endoftext|>sat"
+    prov = act.provenance([text])
+    assert not np.isin(prov.token_id, act.tokenizer_.all_special_ids).any()
+    spans = "".join(text[s:e] for s, e in zip(prov.start, prov.end))
+    assert spans == text  # every character, "<|endoftext|>" included, is a row
+    assert len(act.transform([text])) == len(prov)
+
+
 @pytest.mark.parametrize("pooling", ["mean", "first", "last"])
 def test_pooling_gives_one_row_per_text(tiny_model_dir, pooling):
     act = fitted(tiny_model_dir, pooling=pooling, layer=1)
@@ -235,6 +264,44 @@ def test_max_length_is_capped_by_the_model(tiny_bert_dir):
     assert len(X) == 62  # 64 positions minus [CLS] and [SEP]
 
 
+def test_max_length_below_the_special_tokens_is_a_clear_error(tiny_bert_dir):
+    for max_length in (1, 2):
+        with pytest.raises(
+            ValueError,
+            match=rf"max_length={max_length} is too small.*adds 2 special tokens"
+            r".*\[CLS\].*max_length >= 3",
+        ):
+            fitted(tiny_bert_dir, max_length=max_length)
+    act = fitted(tiny_bert_dir, max_length=3)  # [CLS], one token, [SEP]
+    texts = ["cat", "cat " * 600, "the cat sat"]
+    with pytest.warns(UserWarning, match="2 of 3 texts were longer than max_length=3"):
+        X = act.transform(texts)
+    assert X.shape == (3, act.hidden_size_)
+    with pytest.warns(UserWarning, match="2 of 3 texts"):
+        assert list(act.provenance(texts).position) == [1, 1, 1]
+
+
+def test_truncation_is_reported_only_when_it_happened(tiny_model_dir):
+    from skfeatsparse.activations import _tokens
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    n_special = tokenizer.num_special_tokens_to_add(pair=False)
+    short = len(tokenizer("the")["input_ids"])
+    assert short <= n_special + 3
+    enc, n_truncated = _tokens.tokenize(
+        tokenizer, ["cat " * 600, "the"], max_length=n_special + 3
+    )
+    assert n_truncated == 1
+    assert [len(ids) for ids in enc["input_ids"]] == [n_special + 3, short]
+    if n_special:  # a tokenizer that cannot shorten a text says so
+        with pytest.raises(ValueError, match=r"could not truncate.*max_length=1"):
+            _tokens.tokenize(tokenizer, ["cat " * 600], max_length=1)
+    else:
+        act = fitted(tiny_model_dir, max_length=1)
+        with pytest.warns(UserWarning, match="1 of 1 texts"):
+            assert act.transform(["cat " * 600]).shape == (1, act.hidden_size_)
+
+
 def test_loaded_model_is_used_without_modifying_it(tiny_bert_dir):
     model = transformers.AutoModel.from_pretrained(tiny_bert_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_bert_dir)
@@ -302,6 +369,18 @@ def test_invalid_parameters_raise_invalid_parameter_error(tiny_bert_dir, params)
 def test_unknown_device_is_a_clear_error(tiny_bert_dir):
     with pytest.raises(ValueError, match="device='nonsense'"):
         fitted(tiny_bert_dir, device="nonsense")
+
+
+def test_unavailable_device_fails_at_fit_naming_the_available_ones(tiny_bert_dir):
+    names = ["cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in names:
+        act = TransformerActivations(str(tiny_bert_dir), device=device)
+        with pytest.raises(
+            ValueError,
+            match=rf"device='{device}' is not available.*available devices: 'cpu'",
+        ):
+            act.fit()
+        assert not hasattr(act, "model_")
 
 
 def test_transform_before_fit_raises_not_fitted():
