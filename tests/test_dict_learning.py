@@ -266,3 +266,64 @@ def test_transform_before_fit_raises_not_fitted():
 def test_invalid_parameters_raise_clear_errors(params, match):
     with pytest.raises(ValueError, match=match):
         GreedyL1DictionaryLearning(**params).fit(np.ones((4, 2)))
+
+
+_FIT_THEN = """
+import warnings
+import numpy as np
+from skfeatsparse.datasets import make_sparse_linear
+from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+warnings.simplefilter("ignore")
+X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+dl = GreedyL1DictionaryLearning(64, max_iter=3, random_state=0).fit(X)
+expected = dl.transform(X)
+"""
+
+
+def _run_script(script, timeout, **env):
+    """Run ``script`` in a fresh interpreter (this checkout first on its path)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": path, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_transform_in_a_fork_pool_after_fit_finishes():
+    # A child forked after the fit cannot use the parent's OpenMP/MKL thread
+    # pools: before, every worker hung and Pool.map waited for ever.
+    script = _FIT_THEN + (
+        "import multiprocessing\n"
+        "def work(rows):\n"
+        "    return dl.transform(X[rows])\n"
+        "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+        "    parts = pool.map(work, np.array_split(np.arange(2000), 4))\n"
+        "print(np.allclose(np.vstack(parts), expected))\n"
+    )
+    result = _run_script(script, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_concurrent_transforms_under_numba_workqueue_layer():
+    # The workqueue layer aborts the process when two threads launch parallel
+    # kernels at once (dask's threaded scheduler does).
+    script = _FIT_THEN + (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    parts = list(pool.map(lambda _: dl.transform(X), range(12)))\n"
+        "import numba\n"
+        "print(numba.threading_layer(), all(np.allclose(p, expected) for p in parts))\n"
+    )
+    result = _run_script(script, timeout=120, NUMBA_THREADING_LAYER="workqueue")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "workqueue True"

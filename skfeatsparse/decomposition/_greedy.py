@@ -21,12 +21,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..utils import torch_device
+from ..utils import in_forked_child, parallel_kernel, torch_device
 
 # The literal stopping rule "coefficient <= 0" can cycle for ever in floating
 # point between near-duplicate atoms (the residual bounces between them with a
@@ -90,7 +90,7 @@ def warn_capped(
 # change any value (max is exact, inputs are checked finite, and "contract" is
 # left out so c - coef * g rounds as written). The argmax is then the first
 # index holding that exact maximum, as np.argmax gives.
-@njit(parallel=True, cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
+@parallel_kernel(cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
 def _greedy_gram_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
     """Greedy pursuit on precomputed correlations; ``corr`` is overwritten."""
     n_samples, n_atoms = corr.shape
@@ -167,6 +167,7 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     import torch
 
     n_steps = np.zeros(X.shape[0], dtype=np.int64)
+    forked = in_forked_child()
     if gram is None and gram_fits(components.shape[0], components.itemsize):
         gram = components @ components.T
     components_torch = torch.from_numpy(components)
@@ -180,11 +181,15 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             # The block's correlations through torch's BLAS, not numpy's:
             # OpenBLAS threads spin for a while after each product, on the
             # cores the compiled kernel needs next (1.5x slower on two cores).
-            torch.matmul(
-                torch.from_numpy(X[start:stop_row]),
-                components_torch.T,
-                out=torch.from_numpy(corr),
-            )
+            # In a forked child torch's MKL threads hang: numpy's BLAS there.
+            if forked:
+                np.matmul(X[start:stop_row], components.T, out=corr)
+            else:
+                torch.matmul(
+                    torch.from_numpy(X[start:stop_row]),
+                    components_torch.T,
+                    out=torch.from_numpy(corr),
+                )
             _greedy_gram_kernel(
                 corr,
                 gram,
@@ -196,6 +201,9 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             )
         return n_steps
     # Too many atoms for a Gram matrix: the block-vectorised engine on the CPU.
+    if forked and torch.get_num_threads() > 1:
+        # The parent's OpenMP/MKL pool hangs a forked child: one thread here.
+        torch.set_num_threads(1)
     for start in range(0, X.shape[0], batch_size):
         stop_row = min(start + batch_size, X.shape[0])
         code, steps = _torch_greedy_block(
@@ -336,6 +344,15 @@ def greedy_l1_encode(
     --------
     GreedyL1DictionaryLearning : Learns the dictionary this function codes with.
     sklearn.decomposition.sparse_encode : Lasso, LARS and OMP coders.
+
+    Notes
+    -----
+    The CPU engine is a numba kernel, compiled at first use and cached on
+    disk (beside the package or in ``~/.cache/numba``; ``NUMBA_CACHE_DIR``
+    chooses another writable directory). Where none can be written it is
+    compiled in memory, in every process. In a process forked after a
+    parallel kernel ran, and under numba's ``workqueue`` threading layer while
+    another thread codes, it runs serially.
 
     References
     ----------
