@@ -327,3 +327,32 @@ def test_concurrent_transforms_under_numba_workqueue_layer():
     result = _run_script(script, timeout=120, NUMBA_THREADING_LAYER="workqueue")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "workqueue True"
+
+
+@pytest.mark.parametrize("n_new", [5, 50])
+def test_a_small_partial_fit_after_fit_refines_instead_of_replacing(n_new):
+    # fit leaves the sufficient statistics of its last pass, so a small batch
+    # weighs as the few samples it is: before, the MOD step solved from the
+    # batch alone (held-out normalized loss 2.1 -> 4.9 on 50 rows, 7.6 on 5)
+    # and atoms the batch did not use were re-seeded.
+    X = make_sparse_linear(
+        4500, 16, n_components=32, avg_active=2, noise=0.05, random_state=0
+    )
+    train, new, held_out = X[:4000], X[4000 : 4000 + n_new], X[4100:]
+    dl = _fit(train, max_iter=30)
+    loss, components, alpha = -dl.score(held_out), dl.components_.copy(), dl.alpha_
+    dl.partial_fit(new)
+    assert abs(-dl.score(held_out) - loss) < 0.1 * loss
+    assert np.abs(dl.components_ - components).max() < 0.1
+    assert abs(dl.alpha_ - alpha) < 0.02 * alpha
+    assert dl.n_resampled_ == dl.history_["n_resampled"].sum()
+
+
+def test_set_params_alpha_between_partial_fits_takes_effect(planted):
+    X = planted[0]
+    dl = GreedyL1DictionaryLearning(n_components=48, alpha=0.1, random_state=0)
+    dl.partial_fit(X[:300])
+    assert dl.alpha_ == 0.1
+    dl.set_params(alpha=0.05).partial_fit(X[300:600])
+    assert dl.alpha_ == 0.05
+    assert dl.history_["alpha"].tolist() == [0.1, 0.05]

@@ -39,8 +39,13 @@ from ._greedy import (
 from ._objective import ObjectiveSums, coded_sums
 
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
-# dictionary learning, Mairal et al. 2009): each new batch weighs 1 - _FORGET.
+# dictionary learning, Mairal et al. 2009): at each call, what was accumulated
+# is multiplied by _FORGET before the batch's sums are added. A fit leaves the
+# statistics of its last pass (all samples), so partial_fit continues from it.
 _FORGET = 0.8
+# An atom is dead (re-seeded) when fewer than this many (forgotten) samples
+# use it: in fit, exactly the atoms no sample used.
+_DEAD_USAGE = 0.5
 # Warm-up passes never code fewer samples than this (small data: all of them).
 _WARMUP_MIN = 4096
 # alpha="auto" stops early once a round moves alpha by less than this fraction.
@@ -337,7 +342,7 @@ class GreedyL1DictionaryLearning(
                     X_pass = Xc[
                         np.sort(self._rng.choice(Xc.shape[0], n_warm, replace=False))
                     ]
-                objective, max_coef = self._pass(X_pass, alpha)
+                objective, max_coef = self._pass(X_pass, alpha, forget=0.0)
                 progress.update()
                 progress.set_postfix(objective=f"{objective:.4g}", alpha=f"{alpha:.3g}")
                 if (
@@ -368,8 +373,13 @@ class GreedyL1DictionaryLearning(
         The paper's "activation distribution" setting (Appendix B): call it on
         a stream of batches. The first call initialises the dictionary from
         the batch; with ``alpha="auto"`` alpha follows ``alpha_ratio`` times the
-        (smoothed) mean maximum coefficient of the batches. The MOD step uses
-        exponentially forgotten statistics over past batches.
+        mean maximum coefficient of the batches, weighted by their samples. The
+        MOD step and the detection of dead atoms use exponentially forgotten
+        statistics: at each call, those kept are multiplied by 0.8 and the
+        batch's are added. After :meth:`fit` they are those of its last pass
+        over all its samples, so a small batch refines the fitted dictionary
+        instead of replacing it. A float ``alpha`` set with ``set_params``
+        between calls applies from the next call.
 
         Parameters
         ----------
@@ -391,14 +401,21 @@ class GreedyL1DictionaryLearning(
         return self._partial_fit(X)
 
     def _partial_fit(self, X, reset=None):
-        """``partial_fit`` on an array; ``reset`` (default: unfitted) starts afresh."""
+        """``partial_fit`` on an array; ``reset`` (default: unfitted) starts afresh.
+
+        One pass with forgotten statistics: those of earlier calls, or of the
+        last pass of ``fit``, count as the samples they summarise.
+        """
         if reset is None:
             reset = not hasattr(self, "components_")
         X = validate_data(self, X, dtype=float_dtypes(X), reset=reset)
+        auto = self.alpha == "auto"
         if reset:
             self._initialize(X, check_random_state(self.random_state))
-            ratio = self.alpha_ratio if self.alpha == "auto" else None
+            ratio = self.alpha_ratio if auto else None
             self.alpha_ = self._first_alpha(X - self.mean_, ratio)
+            # The first guess counts as one batch of samples.
+            self._statistics = {"n_samples": float(X.shape[0])}
         else:
             self._history = {k: list(v) for k, v in self.history_.items()}
             self._n_seen += X.shape[0]
@@ -406,10 +423,17 @@ class GreedyL1DictionaryLearning(
                 # Running mean over everything seen, as IncrementalPCA keeps.
                 update = (X.sum(axis=0) - X.shape[0] * self.mean_) / self._n_seen
                 self.mean_ = (self.mean_ + update).astype(X.dtype, copy=False)
-        _, max_coef = self._pass(X - self.mean_, self.alpha_, stream=True)
-        if self.alpha == "auto" and max_coef > 0:
+            if not auto:
+                # set_params(alpha=...) between calls takes effect at once.
+                self.alpha_ = float(self.alpha)
+        memory = _FORGET * self._statistics.get("n_samples", 0.0)
+        _, max_coef = self._pass(X - self.mean_, self.alpha_, forget=_FORGET)
+        if auto and max_coef > 0:
+            # alpha_ as the forgotten mean over samples of alpha_ratio x the
+            # max coefficient: a small batch moves it as little as it weighs.
             self.alpha_ = float(
-                _FORGET * self.alpha_ + (1 - _FORGET) * self.alpha_ratio * max_coef
+                (memory * self.alpha_ + X.shape[0] * self.alpha_ratio * max_coef)
+                / (memory + X.shape[0])
             )
         self._finish()
         return self
@@ -456,7 +480,9 @@ class GreedyL1DictionaryLearning(
         self.n_iter_ = 0
         self._n_capped = self._n_coded = 0
         self._n_seen = n_samples
-        self._statistics = None
+        # Running sums of the passes (see _pass): "usage" (samples per atom),
+        # "gram" and "cross" (MOD), "n_samples", all forgotten alike.
+        self._statistics = {}
 
     def _first_alpha(self, Xc, ratio):
         """First guess: ``ratio`` x the mean largest correlation with an atom.
@@ -481,8 +507,14 @@ class GreedyL1DictionaryLearning(
             best = scale if scale > 0 else 1.0
         return float(ratio * best)
 
-    def _pass(self, Xc, alpha, stream=False):
-        """One alternation: code, then the dictionary step. Returns (L, max_coef)."""
+    def _pass(self, Xc, alpha, *, forget):
+        """One alternation: code, then the dictionary step. Returns (L, max_coef).
+
+        The dictionary step and the dead atoms use the statistics of this pass
+        plus ``forget`` times those kept from earlier passes (``fit``: 0, each
+        pass sees every sample; ``partial_fit``: ``_FORGET``); they are kept.
+        """
+        kept = self._statistics if forget > 0 else {}
         start_time = time.perf_counter()
         sums = ObjectiveSums()
         max_steps = resolve_max_steps(self.max_steps, Xc.shape[1])
@@ -511,6 +543,7 @@ class GreedyL1DictionaryLearning(
                 errors.append(error)
             code, error = sp.vstack(blocks, format="csr"), np.concatenate(errors)
             new = components
+            statistics = {}
         else:
             code, error, capped = _code_pass(
                 Xc,
@@ -523,18 +556,29 @@ class GreedyL1DictionaryLearning(
             )
             self._n_capped += capped
             gram, cross = sufficient_statistics(code, Xc)
-            if stream and self._statistics is not None:
-                gram = _FORGET * self._statistics[0] + gram
-                cross = _FORGET * self._statistics[1] + cross
-            if stream:
-                self._statistics = (gram, cross)
+            if "gram" in kept and kept["gram"].shape == gram.shape:
+                gram = forget * kept["gram"] + gram
+                cross = forget * kept["cross"] + cross
             new = mod_step(gram, cross, old.astype(np.float64))
-        usage = np.bincount(code.indices, minlength=old.shape[0])
+            statistics = {"gram": gram, "cross": cross}
+        usage = np.bincount(code.indices, minlength=old.shape[0]).astype(float)
+        if "usage" in kept and kept["usage"].shape == usage.shape:
+            usage += forget * kept["usage"]
         new, n_dead = normalize_and_reseed(
             new,
-            usage,
+            np.where(usage < _DEAD_USAGE, 0.0, usage),
             lambda k: residual_directions(Xc, code, old, error, k, self._rng),
         )
+        if n_dead:
+            # A re-seeded atom starts afresh: nothing kept speaks for it.
+            dead = usage < _DEAD_USAGE
+            usage[dead] = 0.0
+            if "gram" in statistics:
+                statistics["gram"][dead] = statistics["gram"][:, dead] = 0.0
+                statistics["cross"][dead] = 0.0
+        statistics["usage"] = usage
+        statistics["n_samples"] = forget * kept.get("n_samples", 0.0) + Xc.shape[0]
+        self._statistics = statistics
         self.components_ = new.astype(Xc.dtype, copy=False)
         objective = sums.objective(alpha)
         max_coef = sums.mean_max_coef()
