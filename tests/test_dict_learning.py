@@ -356,3 +356,26 @@ def test_set_params_alpha_between_partial_fits_takes_effect(planted):
     dl.set_params(alpha=0.05).partial_fit(X[300:600])
     assert dl.alpha_ == 0.05
     assert dl.history_["alpha"].tolist() == [0.1, 0.05]
+
+
+def test_the_docstring_example_raises_no_capped_step_warning():
+    # Before, 12% of its samples reached max_steps (a ConvergenceWarning at fit
+    # and at transform) though uncapped coding changes their objectives by less
+    # than 1e-5: the pursuit was in its tail of vanishing steps.
+    X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        dl = GreedyL1DictionaryLearning(64, random_state=0).fit(X)
+        dl.transform(X)
+        sparsity_report(dl, X)
+
+
+def test_a_binding_step_cap_still_warns_with_advice(planted):
+    X = planted[0]
+    with pytest.warns(
+        ConvergenceWarning, match=r"raise max_steps \(e\.g\. max_steps=2\)"
+    ):
+        dl = GreedyL1DictionaryLearning(48, max_steps=1, max_iter=2, random_state=0)
+        dl.fit(X)
+    with pytest.warns(ConvergenceWarning, match=r"of 3000 samples .* transform_alpha"):
+        dl.transform(X)

@@ -30,6 +30,7 @@ from ._dictionary_step import (
 )
 from ._greedy import (
     block_rows,
+    count_capped,
     float_dtypes,
     gram_fits,
     greedy_l1_encode,
@@ -88,7 +89,12 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
                 device=device,
                 return_n_steps=True,
             )
-        yield start, X_block, code, int(np.count_nonzero(n_steps >= max_steps))
+        yield (
+            start,
+            X_block,
+            code,
+            count_capped(X_block, code, components, alpha, n_steps, max_steps),
+        )
 
 
 def _code_pass(X, components, alpha, *, max_steps, batch_size, device, sums, mean=None):
