@@ -379,3 +379,26 @@ def test_a_binding_step_cap_still_warns_with_advice(planted):
         dl.fit(X)
     with pytest.warns(ConvergenceWarning, match=r"of 3000 samples .* transform_alpha"):
         dl.transform(X)
+
+
+def test_batch_size_does_not_change_what_is_learned():
+    # The first penalty came from the first batch_size rows: atoms differed
+    # by 0.5 between batch_size 4096 and 333.
+    X = make_sparse_linear(
+        5000, 16, n_components=32, avg_active=2, noise=0.05, random_state=0
+    )
+    big, small = (_fit(X, max_iter=8, batch_size=b) for b in (4096, 333))
+    np.testing.assert_allclose(small.components_, big.components_, atol=1e-10)
+    assert small.alpha_ == pytest.approx(big.alpha_, rel=1e-10)
+
+
+def test_sorted_rows_start_from_the_same_penalty_as_shuffled_rows(planted):
+    # The first penalty came from the first rows: on rows sorted by norm it
+    # was 3x too small.
+    X = planted[0]
+    order = np.argsort(np.linalg.norm(X, axis=1))
+    shuffled = np.random.default_rng(1).permutation(X.shape[0])
+    fits = [_fit(X[rows], max_iter=8, batch_size=333) for rows in (order, shuffled)]
+    first = [dl.history_["alpha"][0] for dl in fits]
+    assert first[0] == pytest.approx(first[1], rel=0.05)
+    assert fits[0].alpha_ == pytest.approx(fits[1].alpha_, rel=0.02)

@@ -49,6 +49,9 @@ _FORGET = 0.8
 _DEAD_USAGE = 0.5
 # Warm-up passes never code fewer samples than this (small data: all of them).
 _WARMUP_MIN = 4096
+# alpha="auto" starts from the correlations of this many rows drawn at random
+# (all rows of smaller data): independent of batch_size and of the row order.
+_ALPHA_SAMPLE = 4096
 # alpha="auto" stops early once a round moves alpha by less than this fraction.
 _ALPHA_RTOL = 0.02
 # The MOD step solves an n_components x n_components float64 system; above
@@ -173,7 +176,10 @@ class GreedyL1DictionaryLearning(
         relative to the previous pass.
     batch_size : int, default=4096
         Samples coded at once (memory is ``batch_size * n_components`` beyond
-        the output); the mini-batch of the gradient step.
+        the output); the mini-batch of the gradient step. With
+        ``dictionary_step="mod"`` it is a memory setting only: the fitted
+        dictionary does not depend on it (``alpha="auto"`` starts from 4096
+        rows drawn with ``random_state``).
     learning_rate : float, default=1.0
         Step of the gradient dictionary step, as a fraction of 1/curvature.
     max_steps : int, default=None
@@ -494,13 +500,19 @@ class GreedyL1DictionaryLearning(
         """First guess: ``ratio`` x the mean largest correlation with an atom.
 
         The first greedy coefficient is that correlation minus alpha / 2, so
-        this stands in for the mean maximum coefficient and scales with X.
+        this stands in for the mean maximum coefficient and scales with X. It
+        is measured on ``_ALPHA_SAMPLE`` rows drawn with ``random_state`` (all
+        of smaller data), so neither ``batch_size`` nor the order of the rows
+        (sorted data) changes it.
         """
         if ratio is None:
             return float(self.alpha)
-        sample = Xc[: self.batch_size]
+        sample = Xc
+        if Xc.shape[0] > _ALPHA_SAMPLE:
+            take = self._rng.choice(Xc.shape[0], _ALPHA_SAMPLE, replace=False)
+            sample = Xc[np.sort(take)]
         rows = block_rows(
-            self.batch_size, self.components_.shape[0], self.components_.itemsize
+            _ALPHA_SAMPLE, self.components_.shape[0], self.components_.itemsize
         )
         best = np.concatenate(
             [
