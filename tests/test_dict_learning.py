@@ -402,3 +402,33 @@ def test_sorted_rows_start_from_the_same_penalty_as_shuffled_rows(planted):
     first = [dl.history_["alpha"][0] for dl in fits]
     assert first[0] == pytest.approx(first[1], rel=0.05)
     assert fits[0].alpha_ == pytest.approx(fits[1].alpha_, rel=0.02)
+
+
+def test_values_too_large_to_square_say_so_and_how_to_rescale(planted):
+    # Before: "Input contains NaN" (the squares overflowed).
+    X = planted[0] * 1e200
+    with pytest.raises(ValueError, match=r"too large to square in float64.*Rescale"):
+        GreedyL1DictionaryLearning(48).fit(X)
+    dl = _fit(planted[0], max_iter=2)
+    with pytest.raises(ValueError, match=r"too large to square in float64"):
+        dl.transform(X)
+
+
+def test_huge_float32_data_fit_as_well_as_unit_scale_data():
+    # Before: normalized loss 42.7 instead of 4.18, with only overflow warnings.
+    X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+    X = X.astype(np.float32)
+    reference = _fit(X, n_components=32, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        huge = _fit(X * np.float32(1e19), n_components=32, max_iter=5)
+        loss = -huge.score(X * np.float32(1e19))
+    assert huge.components_.dtype == huge.mean_.dtype == np.float32
+    assert loss == pytest.approx(-reference.score(X), rel=0.05)
+
+
+@pytest.mark.parametrize("warmup", [(-1.0,), (2.0, np.nan), ("a",)])
+def test_bad_alpha_warmup_is_named_in_the_error(planted, warmup):
+    # Before, blamed on alpha ("alpha must be a positive finite number").
+    with pytest.raises(ValueError, match=r"alpha_warmup must hold positive finite"):
+        GreedyL1DictionaryLearning(48, alpha_warmup=warmup).fit(planted[0])

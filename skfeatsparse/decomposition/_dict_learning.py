@@ -65,6 +65,35 @@ def _output_dtype(X):
     return np.dtype(X.dtype) if np.dtype(X.dtype) in dtypes else dtypes[0]
 
 
+def _check_magnitude(X, what="X"):
+    """``X``, upcast to float64 when float32 is too narrow to square its values.
+
+    The objective, the dictionary step and the metrics sum squares of the
+    ``n_samples x n_features`` values; past ``sqrt(max / (16 * X.size))`` those
+    sums overflow (float64: ``fit`` would say "Input contains NaN"; float32:
+    a wrong fit with overflow warnings). float32 data that large are fitted in
+    float64; float64 data raise, with the way out.
+    """
+    if X.size == 0:
+        return X
+    peak = max(float(X.max()), -float(X.min()))
+
+    def limit(dtype):
+        return float(np.sqrt(np.finfo(dtype).max / (16.0 * X.size)))
+
+    if peak > limit(np.float64):
+        raise ValueError(
+            f"{what} has values up to {peak:.3g} in absolute value: too large to "
+            f"square in float64 (the objective sums squares of its {X.size} "
+            f"values; the limit here is {limit(np.float64):.3g}). Rescale it, e.g. "
+            f"{what} / np.abs({what}).max(): the sparsity metrics are scale "
+            "invariant, so they do not change."
+        )
+    if X.dtype == np.float32 and peak > limit(np.float32):
+        return X.astype(np.float64)
+    return X
+
+
 def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=None):
     """Greedy codes of ``X - mean``, block by block.
 
@@ -329,6 +358,8 @@ class GreedyL1DictionaryLearning(
         if is_dask_array(X):
             return self._fit_dask(X)
         X = validate_data(self, X, dtype=float_dtypes(X))
+        self._check_warmup()
+        dtype, X = X.dtype, _check_magnitude(X)
         self._initialize(X, check_random_state(self.random_state))
         Xc = X - self.mean_
         # Annealing (both modes): leading rounds at alpha_warmup multiples of the
@@ -375,7 +406,7 @@ class GreedyL1DictionaryLearning(
             alpha = new_alpha
         progress.close()
         self.alpha_ = float(alpha)
-        self._finish()
+        self._finish(dtype)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -421,6 +452,7 @@ class GreedyL1DictionaryLearning(
         if reset is None:
             reset = not hasattr(self, "components_")
         X = validate_data(self, X, dtype=float_dtypes(X), reset=reset)
+        dtype, X = X.dtype, _check_magnitude(X)
         auto = self.alpha == "auto"
         if reset:
             self._initialize(X, check_random_state(self.random_state))
@@ -447,7 +479,7 @@ class GreedyL1DictionaryLearning(
                 (memory * self.alpha_ + X.shape[0] * self.alpha_ratio * max_coef)
                 / (memory + X.shape[0])
             )
-        self._finish()
+        self._finish(dtype)
         return self
 
     def _initialize(self, X, rng):
@@ -624,7 +656,26 @@ class GreedyL1DictionaryLearning(
 
         return tqdm(total=total, desc="passes", disable=not self.verbose, leave=False)
 
-    def _finish(self):
+    def _check_warmup(self):
+        """``alpha_warmup`` holds positive finite numbers (not checked by type)."""
+        for value in self.alpha_warmup:
+            if (
+                not isinstance(value, Real)
+                or isinstance(value, bool)
+                or not np.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(
+                    "alpha_warmup must hold positive finite multiples of the target "
+                    f"penalty, got {tuple(self.alpha_warmup)!r} (bad entry "
+                    f"{value!r}); e.g. (4.0, 2.5, 1.5), or () for no warm-up rounds."
+                )
+
+    def _finish(self, dtype):
+        """Fitted attributes in the data's ``dtype`` (a float32 fit may have
+        run in float64: :func:`_check_magnitude`), history, capped warning."""
+        self.components_ = self.components_.astype(dtype, copy=False)
+        self.mean_ = self.mean_.astype(dtype, copy=False)
         self.history_ = {k: np.asarray(v) for k, v in self._history.items()}
         del self._history
         warn_capped(
@@ -645,6 +696,8 @@ class GreedyL1DictionaryLearning(
         """``X`` checked as fitted data (numpy), with the dictionary in its dtype."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
+        if X.dtype == np.float64:
+            _check_magnitude(X)
         return X, self.components_.astype(X.dtype, copy=False)
 
     def iter_transform(self, X):

@@ -97,13 +97,23 @@ def count_capped(X, code, components, alpha, n_steps, max_steps):
     rows = rows.reshape(-1)
     for start in range(0, rows.shape[0], 4096):
         take = rows[start : start + 4096]
-        residual = X[take] - code[take] @ components
+        X_take, code_take = X[take], code[take]
+        if isinstance(X_take, np.ndarray):  # float64: squares of large float32
+            X_take, code_take = X_take.astype(np.float64), code_take.astype(float)
+        else:
+            X_take, code_take = X_take.double(), code_take.double()
+        components = (
+            components.astype(float)
+            if isinstance(components, np.ndarray)
+            else components.double()
+        )
+        residual = X_take - code_take @ components
         correlation = residual @ components.T
         if isinstance(correlation, np.ndarray):
             coef = correlation.max(axis=1) - alpha / 2
         else:
             coef = correlation.max(dim=1).values - alpha / 2
-        objective = (residual**2).sum(1) + alpha * code[take].sum(1)
+        objective = (residual**2).sum(1) + alpha * code_take.sum(1)
         n_capped += int(((coef > 0) & (coef**2 > CAPPED_RTOL * objective)).sum())
     return n_capped
 
