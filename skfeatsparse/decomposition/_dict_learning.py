@@ -539,17 +539,16 @@ class GreedyL1DictionaryLearning(
         """
         if ratio is None:
             return float(self.alpha)
-        sample = Xc
+        take = np.arange(Xc.shape[0])
         if Xc.shape[0] > _ALPHA_SAMPLE:
-            take = self._rng.choice(Xc.shape[0], _ALPHA_SAMPLE, replace=False)
-            sample = Xc[np.sort(take)]
+            take = np.sort(self._rng.choice(Xc.shape[0], _ALPHA_SAMPLE, replace=False))
         rows = block_rows(
             _ALPHA_SAMPLE, self.components_.shape[0], self.components_.itemsize
         )
         best = np.concatenate(
             [
-                (sample[start : start + rows] @ self.components_.T).max(axis=1)
-                for start in range(0, sample.shape[0], rows)
+                (Xc[take[start : start + rows]] @ self.components_.T).max(axis=1)
+                for start in range(0, take.size, rows)
             ]
         ).mean()
         if not best > 0:

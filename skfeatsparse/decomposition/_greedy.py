@@ -95,8 +95,8 @@ def count_capped(X, code, components, alpha, n_steps, max_steps):
     n_capped = 0
     rows = capped.nonzero()[0] if isinstance(capped, np.ndarray) else capped.nonzero()
     rows = rows.reshape(-1)
-    for start in range(0, rows.shape[0], 4096):
-        take = rows[start : start + 4096]
+    for start in range(0, rows.shape[0], 1024):  # a few MiB at a time
+        take = rows[start : start + 1024]
         X_take, code_take = X[take], code[take]
         if isinstance(X_take, np.ndarray):  # float64: squares of large float32
             X_take, code_take = X_take.astype(np.float64), code_take.astype(float)
