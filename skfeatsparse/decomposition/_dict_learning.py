@@ -30,6 +30,7 @@ from ._dictionary_step import (
 )
 from ._greedy import (
     block_rows,
+    count_capped,
     float_dtypes,
     gram_fits,
     greedy_l1_encode,
@@ -39,10 +40,18 @@ from ._greedy import (
 from ._objective import ObjectiveSums, coded_sums
 
 # partial_fit keeps exponentially forgotten sufficient statistics (as in online
-# dictionary learning, Mairal et al. 2009): each new batch weighs 1 - _FORGET.
+# dictionary learning, Mairal et al. 2009): at each call, what was accumulated
+# is multiplied by _FORGET before the batch's sums are added. A fit leaves the
+# statistics of its last pass (all samples), so partial_fit continues from it.
 _FORGET = 0.8
+# An atom is dead (re-seeded) when fewer than this many (forgotten) samples
+# use it: in fit, exactly the atoms no sample used.
+_DEAD_USAGE = 0.5
 # Warm-up passes never code fewer samples than this (small data: all of them).
 _WARMUP_MIN = 4096
+# alpha="auto" starts from the correlations of this many rows drawn at random
+# (all rows of smaller data): independent of batch_size and of the row order.
+_ALPHA_SAMPLE = 4096
 # alpha="auto" stops early once a round moves alpha by less than this fraction.
 _ALPHA_RTOL = 0.02
 # The MOD step solves an n_components x n_components float64 system; above
@@ -54,6 +63,35 @@ def _output_dtype(X):
     """The dtype ``validate_data(X, dtype=float_dtypes(X))`` gives ``X``."""
     dtypes = [np.dtype(d) for d in float_dtypes(X)]
     return np.dtype(X.dtype) if np.dtype(X.dtype) in dtypes else dtypes[0]
+
+
+def _check_magnitude(X, what="X"):
+    """``X``, upcast to float64 when float32 is too narrow to square its values.
+
+    The objective, the dictionary step and the metrics sum squares of the
+    ``n_samples x n_features`` values; past ``sqrt(max / (16 * X.size))`` those
+    sums overflow (float64: ``fit`` would say "Input contains NaN"; float32:
+    a wrong fit with overflow warnings). float32 data that large are fitted in
+    float64; float64 data raise, with the way out.
+    """
+    if X.size == 0:
+        return X
+    peak = max(float(X.max()), -float(X.min()))
+
+    def limit(dtype):
+        return float(np.sqrt(np.finfo(dtype).max / (16.0 * X.size)))
+
+    if peak > limit(np.float64):
+        raise ValueError(
+            f"{what} has values up to {peak:.3g} in absolute value: too large to "
+            f"square in float64 (the objective sums squares of its {X.size} "
+            f"values; the limit here is {limit(np.float64):.3g}). Rescale it, e.g. "
+            f"{what} / np.abs({what}).max(): the sparsity metrics are scale "
+            "invariant, so they do not change."
+        )
+    if X.dtype == np.float32 and peak > limit(np.float32):
+        return X.astype(np.float64)
+    return X
 
 
 def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=None):
@@ -83,7 +121,12 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
                 device=device,
                 return_n_steps=True,
             )
-        yield start, X_block, code, int(np.count_nonzero(n_steps >= max_steps))
+        yield (
+            start,
+            X_block,
+            code,
+            count_capped(X_block, code, components, alpha, n_steps, max_steps),
+        )
 
 
 def _code_pass(X, components, alpha, *, max_steps, batch_size, device, sums, mean=None):
@@ -162,7 +205,10 @@ class GreedyL1DictionaryLearning(
         relative to the previous pass.
     batch_size : int, default=4096
         Samples coded at once (memory is ``batch_size * n_components`` beyond
-        the output); the mini-batch of the gradient step.
+        the output); the mini-batch of the gradient step. With
+        ``dictionary_step="mod"`` it is a memory setting only: the fitted
+        dictionary does not depend on it (``alpha="auto"`` starts from 4096
+        rows drawn with ``random_state``).
     learning_rate : float, default=1.0
         Step of the gradient dictionary step, as a fraction of 1/curvature.
     max_steps : int, default=None
@@ -312,6 +358,8 @@ class GreedyL1DictionaryLearning(
         if is_dask_array(X):
             return self._fit_dask(X)
         X = validate_data(self, X, dtype=float_dtypes(X))
+        self._check_warmup()
+        dtype, X = X.dtype, _check_magnitude(X)
         self._initialize(X, check_random_state(self.random_state))
         Xc = X - self.mean_
         # Annealing (both modes): leading rounds at alpha_warmup multiples of the
@@ -337,7 +385,7 @@ class GreedyL1DictionaryLearning(
                     X_pass = Xc[
                         np.sort(self._rng.choice(Xc.shape[0], n_warm, replace=False))
                     ]
-                objective, max_coef = self._pass(X_pass, alpha)
+                objective, max_coef = self._pass(X_pass, alpha, forget=0.0)
                 progress.update()
                 progress.set_postfix(objective=f"{objective:.4g}", alpha=f"{alpha:.3g}")
                 if (
@@ -358,7 +406,7 @@ class GreedyL1DictionaryLearning(
             alpha = new_alpha
         progress.close()
         self.alpha_ = float(alpha)
-        self._finish()
+        self._finish(dtype)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -368,8 +416,13 @@ class GreedyL1DictionaryLearning(
         The paper's "activation distribution" setting (Appendix B): call it on
         a stream of batches. The first call initialises the dictionary from
         the batch; with ``alpha="auto"`` alpha follows ``alpha_ratio`` times the
-        (smoothed) mean maximum coefficient of the batches. The MOD step uses
-        exponentially forgotten statistics over past batches.
+        mean maximum coefficient of the batches, weighted by their samples. The
+        MOD step and the detection of dead atoms use exponentially forgotten
+        statistics: at each call, those kept are multiplied by 0.8 and the
+        batch's are added. After :meth:`fit` they are those of its last pass
+        over all its samples, so a small batch refines the fitted dictionary
+        instead of replacing it. A float ``alpha`` set with ``set_params``
+        between calls applies from the next call.
 
         Parameters
         ----------
@@ -391,14 +444,22 @@ class GreedyL1DictionaryLearning(
         return self._partial_fit(X)
 
     def _partial_fit(self, X, reset=None):
-        """``partial_fit`` on an array; ``reset`` (default: unfitted) starts afresh."""
+        """``partial_fit`` on an array; ``reset`` (default: unfitted) starts afresh.
+
+        One pass with forgotten statistics: those of earlier calls, or of the
+        last pass of ``fit``, count as the samples they summarise.
+        """
         if reset is None:
             reset = not hasattr(self, "components_")
         X = validate_data(self, X, dtype=float_dtypes(X), reset=reset)
+        dtype, X = X.dtype, _check_magnitude(X)
+        auto = self.alpha == "auto"
         if reset:
             self._initialize(X, check_random_state(self.random_state))
-            ratio = self.alpha_ratio if self.alpha == "auto" else None
+            ratio = self.alpha_ratio if auto else None
             self.alpha_ = self._first_alpha(X - self.mean_, ratio)
+            # The first guess counts as one batch of samples.
+            self._statistics = {"n_samples": float(X.shape[0])}
         else:
             self._history = {k: list(v) for k, v in self.history_.items()}
             self._n_seen += X.shape[0]
@@ -406,12 +467,19 @@ class GreedyL1DictionaryLearning(
                 # Running mean over everything seen, as IncrementalPCA keeps.
                 update = (X.sum(axis=0) - X.shape[0] * self.mean_) / self._n_seen
                 self.mean_ = (self.mean_ + update).astype(X.dtype, copy=False)
-        _, max_coef = self._pass(X - self.mean_, self.alpha_, stream=True)
-        if self.alpha == "auto" and max_coef > 0:
+            if not auto:
+                # set_params(alpha=...) between calls takes effect at once.
+                self.alpha_ = float(self.alpha)
+        memory = _FORGET * self._statistics.get("n_samples", 0.0)
+        _, max_coef = self._pass(X - self.mean_, self.alpha_, forget=_FORGET)
+        if auto and max_coef > 0:
+            # alpha_ as the forgotten mean over samples of alpha_ratio x the
+            # max coefficient: a small batch moves it as little as it weighs.
             self.alpha_ = float(
-                _FORGET * self.alpha_ + (1 - _FORGET) * self.alpha_ratio * max_coef
+                (memory * self.alpha_ + X.shape[0] * self.alpha_ratio * max_coef)
+                / (memory + X.shape[0])
             )
-        self._finish()
+        self._finish(dtype)
         return self
 
     def _initialize(self, X, rng):
@@ -456,24 +524,31 @@ class GreedyL1DictionaryLearning(
         self.n_iter_ = 0
         self._n_capped = self._n_coded = 0
         self._n_seen = n_samples
-        self._statistics = None
+        # Running sums of the passes (see _pass): "usage" (samples per atom),
+        # "gram" and "cross" (MOD), "n_samples", all forgotten alike.
+        self._statistics = {}
 
     def _first_alpha(self, Xc, ratio):
         """First guess: ``ratio`` x the mean largest correlation with an atom.
 
         The first greedy coefficient is that correlation minus alpha / 2, so
-        this stands in for the mean maximum coefficient and scales with X.
+        this stands in for the mean maximum coefficient and scales with X. It
+        is measured on ``_ALPHA_SAMPLE`` rows drawn with ``random_state`` (all
+        of smaller data), so neither ``batch_size`` nor the order of the rows
+        (sorted data) changes it.
         """
         if ratio is None:
             return float(self.alpha)
-        sample = Xc[: self.batch_size]
+        take = np.arange(Xc.shape[0])
+        if Xc.shape[0] > _ALPHA_SAMPLE:
+            take = np.sort(self._rng.choice(Xc.shape[0], _ALPHA_SAMPLE, replace=False))
         rows = block_rows(
-            self.batch_size, self.components_.shape[0], self.components_.itemsize
+            _ALPHA_SAMPLE, self.components_.shape[0], self.components_.itemsize
         )
         best = np.concatenate(
             [
-                (sample[start : start + rows] @ self.components_.T).max(axis=1)
-                for start in range(0, sample.shape[0], rows)
+                (Xc[take[start : start + rows]] @ self.components_.T).max(axis=1)
+                for start in range(0, take.size, rows)
             ]
         ).mean()
         if not best > 0:
@@ -481,8 +556,14 @@ class GreedyL1DictionaryLearning(
             best = scale if scale > 0 else 1.0
         return float(ratio * best)
 
-    def _pass(self, Xc, alpha, stream=False):
-        """One alternation: code, then the dictionary step. Returns (L, max_coef)."""
+    def _pass(self, Xc, alpha, *, forget):
+        """One alternation: code, then the dictionary step. Returns (L, max_coef).
+
+        The dictionary step and the dead atoms use the statistics of this pass
+        plus ``forget`` times those kept from earlier passes (``fit``: 0, each
+        pass sees every sample; ``partial_fit``: ``_FORGET``); they are kept.
+        """
+        kept = self._statistics if forget > 0 else {}
         start_time = time.perf_counter()
         sums = ObjectiveSums()
         max_steps = resolve_max_steps(self.max_steps, Xc.shape[1])
@@ -511,6 +592,7 @@ class GreedyL1DictionaryLearning(
                 errors.append(error)
             code, error = sp.vstack(blocks, format="csr"), np.concatenate(errors)
             new = components
+            statistics = {}
         else:
             code, error, capped = _code_pass(
                 Xc,
@@ -523,18 +605,29 @@ class GreedyL1DictionaryLearning(
             )
             self._n_capped += capped
             gram, cross = sufficient_statistics(code, Xc)
-            if stream and self._statistics is not None:
-                gram = _FORGET * self._statistics[0] + gram
-                cross = _FORGET * self._statistics[1] + cross
-            if stream:
-                self._statistics = (gram, cross)
+            if "gram" in kept and kept["gram"].shape == gram.shape:
+                gram = forget * kept["gram"] + gram
+                cross = forget * kept["cross"] + cross
             new = mod_step(gram, cross, old.astype(np.float64))
-        usage = np.bincount(code.indices, minlength=old.shape[0])
+            statistics = {"gram": gram, "cross": cross}
+        usage = np.bincount(code.indices, minlength=old.shape[0]).astype(float)
+        if "usage" in kept and kept["usage"].shape == usage.shape:
+            usage += forget * kept["usage"]
         new, n_dead = normalize_and_reseed(
             new,
-            usage,
+            np.where(usage < _DEAD_USAGE, 0.0, usage),
             lambda k: residual_directions(Xc, code, old, error, k, self._rng),
         )
+        if n_dead:
+            # A re-seeded atom starts afresh: nothing kept speaks for it.
+            dead = usage < _DEAD_USAGE
+            usage[dead] = 0.0
+            if "gram" in statistics:
+                statistics["gram"][dead] = statistics["gram"][:, dead] = 0.0
+                statistics["cross"][dead] = 0.0
+        statistics["usage"] = usage
+        statistics["n_samples"] = forget * kept.get("n_samples", 0.0) + Xc.shape[0]
+        self._statistics = statistics
         self.components_ = new.astype(Xc.dtype, copy=False)
         objective = sums.objective(alpha)
         max_coef = sums.mean_max_coef()
@@ -562,7 +655,26 @@ class GreedyL1DictionaryLearning(
 
         return tqdm(total=total, desc="passes", disable=not self.verbose, leave=False)
 
-    def _finish(self):
+    def _check_warmup(self):
+        """``alpha_warmup`` holds positive finite numbers (not checked by type)."""
+        for value in self.alpha_warmup:
+            if (
+                not isinstance(value, Real)
+                or isinstance(value, bool)
+                or not np.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(
+                    "alpha_warmup must hold positive finite multiples of the target "
+                    f"penalty, got {tuple(self.alpha_warmup)!r} (bad entry "
+                    f"{value!r}); e.g. (4.0, 2.5, 1.5), or () for no warm-up rounds."
+                )
+
+    def _finish(self, dtype):
+        """Fitted attributes in the data's ``dtype`` (a float32 fit may have
+        run in float64: :func:`_check_magnitude`), history, capped warning."""
+        self.components_ = self.components_.astype(dtype, copy=False)
+        self.mean_ = self.mean_.astype(dtype, copy=False)
         self.history_ = {k: np.asarray(v) for k, v in self._history.items()}
         del self._history
         warn_capped(
@@ -583,6 +695,8 @@ class GreedyL1DictionaryLearning(
         """``X`` checked as fitted data (numpy), with the dictionary in its dtype."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=float_dtypes(X), reset=False)
+        if X.dtype == np.float64:
+            _check_magnitude(X)
         return X, self.components_.astype(X.dtype, copy=False)
 
     def iter_transform(self, X):

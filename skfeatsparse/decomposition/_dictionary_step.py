@@ -10,9 +10,11 @@ gives the same dictionary (Deng et al. 2023 need this for scale invariance).
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import prange
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import row_norms
+
+from ..utils import parallel_kernel
 
 # Ridge added to code.T @ code before solving, relative to its mean diagonal:
 # keeps the solve defined when atoms are unused or exactly collinear.
@@ -23,7 +25,7 @@ _DENSE_GRAM_DENSITY = 1 / 4
 _PRIVATE_GRAM_BYTES = 1 << 28
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel(cache=True)
 def _csr_gram(indptr, indices, data, n_atoms, n_chunks):
     # Each sample adds the outer product of its few non-zeros (upper triangle
     # only; indices are sorted within a row): O(nnz^2 / n) per sample, ~10x

@@ -21,12 +21,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..utils import torch_device
+from ..utils import in_forked_child, parallel_kernel, torch_device
 
 # The literal stopping rule "coefficient <= 0" can cycle for ever in floating
 # point between near-duplicate atoms (the residual bounces between them with a
@@ -73,14 +73,63 @@ def resolve_max_steps(max_steps, n_features):
     return default_max_steps(n_features) if max_steps is None else int(max_steps)
 
 
+# A sample stopped by max_steps counts as capped (and warned about) only if its
+# next greedy step would still lower its objective by more than this fraction:
+# the pursuit often ends in a tail of vanishing steps (near-duplicate atoms
+# trading a residual back and forth) where more steps change nothing.
+CAPPED_RTOL = 1e-4
+
+
+def count_capped(X, code, components, alpha, n_steps, max_steps):
+    """Samples whose pursuit was cut short by ``max_steps`` *materially*.
+
+    Those that reached the cap while their next step, of coefficient
+    ``max <residual, atom> - alpha / 2``, would still lower their objective
+    ``||residual||^2 + alpha * ||code||_1`` by more than ``CAPPED_RTOL`` times
+    itself (a step lowers it by the coefficient squared). Numpy arrays or
+    torch tensors (then on one device).
+    """
+    capped = n_steps >= max_steps
+    if not bool(capped.any()):
+        return 0
+    n_capped = 0
+    rows = capped.nonzero()[0] if isinstance(capped, np.ndarray) else capped.nonzero()
+    rows = rows.reshape(-1)
+    for start in range(0, rows.shape[0], 1024):  # a few MiB at a time
+        take = rows[start : start + 1024]
+        X_take, code_take = X[take], code[take]
+        if isinstance(X_take, np.ndarray):  # float64: squares of large float32
+            X_take, code_take = X_take.astype(np.float64), code_take.astype(float)
+        else:
+            X_take, code_take = X_take.double(), code_take.double()
+        components = (
+            components.astype(float)
+            if isinstance(components, np.ndarray)
+            else components.double()
+        )
+        residual = X_take - code_take @ components
+        correlation = residual @ components.T
+        if isinstance(correlation, np.ndarray):
+            coef = correlation.max(axis=1) - alpha / 2
+        else:
+            coef = correlation.max(dim=1).values - alpha / 2
+        objective = (residual**2).sum(1) + alpha * code_take.sum(1)
+        n_capped += int(((coef > 0) & (coef**2 > CAPPED_RTOL * objective)).sum())
+    return n_capped
+
+
 def warn_capped(
     n_capped, n_samples, max_steps, *, what="samples", penalty="alpha", stacklevel=2
 ):
-    """The one warning for samples whose pursuit reached ``max_steps``."""
+    """The one warning for samples whose pursuit reached ``max_steps`` while
+    more steps would still change their objective (:func:`count_capped`)."""
     if n_capped:
         warnings.warn(
             f"{n_capped} of {n_samples} {what} reached max_steps={max_steps} greedy "
-            f"steps before the stopping rule; raise max_steps or {penalty}.",
+            "steps while their next step would still lower their objective by "
+            f"more than {CAPPED_RTOL:g} (relative); raise max_steps (e.g. "
+            f"max_steps={2 * max_steps}) or {penalty} (sparser codes need fewer "
+            "steps).",
             ConvergenceWarning,
             stacklevel=stacklevel + 1,
         )
@@ -90,7 +139,7 @@ def warn_capped(
 # change any value (max is exact, inputs are checked finite, and "contract" is
 # left out so c - coef * g rounds as written). The argmax is then the first
 # index holding that exact maximum, as np.argmax gives.
-@njit(parallel=True, cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
+@parallel_kernel(cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
 def _greedy_gram_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
     """Greedy pursuit on precomputed correlations; ``corr`` is overwritten."""
     n_samples, n_atoms = corr.shape
@@ -167,6 +216,7 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     import torch
 
     n_steps = np.zeros(X.shape[0], dtype=np.int64)
+    forked = in_forked_child()
     if gram is None and gram_fits(components.shape[0], components.itemsize):
         gram = components @ components.T
     components_torch = torch.from_numpy(components)
@@ -180,11 +230,15 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             # The block's correlations through torch's BLAS, not numpy's:
             # OpenBLAS threads spin for a while after each product, on the
             # cores the compiled kernel needs next (1.5x slower on two cores).
-            torch.matmul(
-                torch.from_numpy(X[start:stop_row]),
-                components_torch.T,
-                out=torch.from_numpy(corr),
-            )
+            # In a forked child torch's MKL threads hang: numpy's BLAS there.
+            if forked:
+                np.matmul(X[start:stop_row], components.T, out=corr)
+            else:
+                torch.matmul(
+                    torch.from_numpy(X[start:stop_row]),
+                    components_torch.T,
+                    out=torch.from_numpy(corr),
+                )
             _greedy_gram_kernel(
                 corr,
                 gram,
@@ -196,6 +250,9 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             )
         return n_steps
     # Too many atoms for a Gram matrix: the block-vectorised engine on the CPU.
+    if forked and torch.get_num_threads() > 1:
+        # The parent's OpenMP/MKL pool hangs a forked child: one thread here.
+        torch.set_num_threads(1)
     for start in range(0, X.shape[0], batch_size):
         stop_row = min(start + batch_size, X.shape[0])
         code, steps = _torch_greedy_block(
@@ -299,7 +356,9 @@ def greedy_l1_encode(
     max_steps : int, default=None
         Cap on greedy steps per sample; ``None`` means ``max(64, 4 * n_features)``.
         A :class:`~sklearn.exceptions.ConvergenceWarning` says how many samples
-        reached it.
+        reached it while their next step would still lower their objective by
+        more than 1e-4 (relative); those in a tail of vanishing steps are not
+        counted.
     rtol : float, default=None
         Stop at the first coefficient ``<= rtol * alpha / 2``. ``None`` means
         1e-9 for float64 and 1e-4 for float32 data. Must be small and
@@ -336,6 +395,15 @@ def greedy_l1_encode(
     --------
     GreedyL1DictionaryLearning : Learns the dictionary this function codes with.
     sklearn.decomposition.sparse_encode : Lasso, LARS and OMP coders.
+
+    Notes
+    -----
+    The CPU engine is a numba kernel, compiled at first use and cached on
+    disk (beside the package or in ``~/.cache/numba``; ``NUMBA_CACHE_DIR``
+    chooses another writable directory). Where none can be written it is
+    compiled in memory, in every process. In a process forked after a
+    parallel kernel ran, and under numba's ``workqueue`` threading layer while
+    another thread codes, it runs serially.
 
     References
     ----------
@@ -430,7 +498,7 @@ def greedy_l1_encode(
             batch_size,
             code,
         )
-        capped = int(np.count_nonzero(n_steps >= max_steps))
+        capped = count_capped(X_np, code, components, alpha, n_steps, max_steps)
         if as_torch:
             code, n_steps = torch.from_numpy(code), torch.from_numpy(n_steps)
     else:
@@ -449,7 +517,17 @@ def greedy_l1_encode(
             batch_size,
             out=out,
         )
-        capped = int((n_steps >= max_steps).sum())
+        if as_torch:
+            capped = count_capped(
+                X.to(target),
+                code,
+                torch.as_tensor(components, device=target),
+                alpha,
+                n_steps,
+                max_steps,
+            )
+        else:
+            capped = count_capped(X, code, components, alpha, n_steps, max_steps)
     if not as_torch and code.dtype != out_dtype:
         code = code.astype(out_dtype)
     warn_capped(capped, X.shape[0], max_steps, stacklevel=3)  # past validate_params

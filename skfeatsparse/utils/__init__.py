@@ -1,4 +1,5 @@
-"""Ground-floor helpers that know no estimator: optional imports, dask arrays, devices.
+"""Ground-floor helpers that know no estimator: optional imports, dask arrays, devices,
+numba kernels.
 
 Everything here may be imported by every other sub-package; nothing here imports
 any of them (as :mod:`sklearn.utils` for scikit-learn).
@@ -14,6 +15,7 @@ from ._dask import (
     reduce_blocks,
 )
 from ._device import torch_device
+from ._numba import in_forked_child, parallel_kernel
 from ._optional import optional_import
 
 __all__ = [
@@ -21,9 +23,11 @@ __all__ = [
     "compute_values",
     "graph_key",
     "import_dask_array",
+    "in_forked_child",
     "is_dask_array",
     "iter_blocks",
     "optional_import",
+    "parallel_kernel",
     "reduce_blocks",
     "torch_device",
 ]

@@ -286,3 +286,169 @@ def test_float16_activations_are_upcast_to_float32():
     np.testing.assert_allclose(
         code, dl.transform(X.astype(np.float16).astype(np.float32)), atol=0
     )
+
+
+_FIT_THEN = """
+import warnings
+import numpy as np
+from skfeatsparse.datasets import make_sparse_linear
+from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+warnings.simplefilter("ignore")
+X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+dl = GreedyL1DictionaryLearning(64, max_iter=3, random_state=0).fit(X)
+expected = dl.transform(X)
+"""
+
+
+def _run_script(script, timeout, **env):
+    """Run ``script`` in a fresh interpreter (this checkout first on its path)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": path, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_transform_in_a_fork_pool_after_fit_finishes():
+    # A child forked after the fit cannot use the parent's OpenMP/MKL thread
+    # pools: before, every worker hung and Pool.map waited for ever.
+    script = _FIT_THEN + (
+        "import multiprocessing\n"
+        "def work(rows):\n"
+        "    return dl.transform(X[rows])\n"
+        "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+        "    parts = pool.map(work, np.array_split(np.arange(2000), 4))\n"
+        "print(np.allclose(np.vstack(parts), expected))\n"
+    )
+    result = _run_script(script, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_concurrent_transforms_under_numba_workqueue_layer():
+    # The workqueue layer aborts the process when two threads launch parallel
+    # kernels at once (dask's threaded scheduler does).
+    script = _FIT_THEN + (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    parts = list(pool.map(lambda _: dl.transform(X), range(12)))\n"
+        "import numba\n"
+        "print(numba.threading_layer(), all(np.allclose(p, expected) for p in parts))\n"
+    )
+    result = _run_script(script, timeout=120, NUMBA_THREADING_LAYER="workqueue")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "workqueue True"
+
+
+@pytest.mark.parametrize("n_new", [5, 50])
+def test_a_small_partial_fit_after_fit_refines_instead_of_replacing(n_new):
+    # fit leaves the sufficient statistics of its last pass, so a small batch
+    # weighs as the few samples it is: before, the MOD step solved from the
+    # batch alone (held-out normalized loss 2.1 -> 4.9 on 50 rows, 7.6 on 5)
+    # and atoms the batch did not use were re-seeded.
+    X = make_sparse_linear(
+        4500, 16, n_components=32, avg_active=2, noise=0.05, random_state=0
+    )
+    train, new, held_out = X[:4000], X[4000 : 4000 + n_new], X[4100:]
+    dl = _fit(train, max_iter=30)
+    loss, components, alpha = -dl.score(held_out), dl.components_.copy(), dl.alpha_
+    dl.partial_fit(new)
+    assert abs(-dl.score(held_out) - loss) < 0.1 * loss
+    assert np.abs(dl.components_ - components).max() < 0.1
+    assert abs(dl.alpha_ - alpha) < 0.02 * alpha
+    assert dl.n_resampled_ == dl.history_["n_resampled"].sum()
+
+
+def test_set_params_alpha_between_partial_fits_takes_effect(planted):
+    X = planted[0]
+    dl = GreedyL1DictionaryLearning(n_components=48, alpha=0.1, random_state=0)
+    dl.partial_fit(X[:300])
+    assert dl.alpha_ == 0.1
+    dl.set_params(alpha=0.05).partial_fit(X[300:600])
+    assert dl.alpha_ == 0.05
+    assert dl.history_["alpha"].tolist() == [0.1, 0.05]
+
+
+def test_the_docstring_example_raises_no_capped_step_warning():
+    # Before, 12% of its samples reached max_steps (a ConvergenceWarning at fit
+    # and at transform) though uncapped coding changes their objectives by less
+    # than 1e-5: the pursuit was in its tail of vanishing steps.
+    X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        dl = GreedyL1DictionaryLearning(64, random_state=0).fit(X)
+        dl.transform(X)
+        sparsity_report(dl, X)
+
+
+def test_a_binding_step_cap_still_warns_with_advice(planted):
+    X = planted[0]
+    with pytest.warns(
+        ConvergenceWarning, match=r"raise max_steps \(e\.g\. max_steps=2\)"
+    ):
+        dl = GreedyL1DictionaryLearning(48, max_steps=1, max_iter=2, random_state=0)
+        dl.fit(X)
+    with pytest.warns(ConvergenceWarning, match=r"of 3000 samples .* transform_alpha"):
+        dl.transform(X)
+
+
+def test_batch_size_does_not_change_what_is_learned():
+    # The first penalty came from the first batch_size rows: atoms differed
+    # by 0.5 between batch_size 4096 and 333.
+    X = make_sparse_linear(
+        5000, 16, n_components=32, avg_active=2, noise=0.05, random_state=0
+    )
+    big, small = (_fit(X, max_iter=8, batch_size=b) for b in (4096, 333))
+    np.testing.assert_allclose(small.components_, big.components_, atol=1e-10)
+    assert small.alpha_ == pytest.approx(big.alpha_, rel=1e-10)
+
+
+def test_sorted_rows_start_from_the_same_penalty_as_shuffled_rows(planted):
+    # The first penalty came from the first rows: on rows sorted by norm it
+    # was 3x too small.
+    X = planted[0]
+    order = np.argsort(np.linalg.norm(X, axis=1))
+    shuffled = np.random.default_rng(1).permutation(X.shape[0])
+    fits = [_fit(X[rows], max_iter=8, batch_size=333) for rows in (order, shuffled)]
+    first = [dl.history_["alpha"][0] for dl in fits]
+    assert first[0] == pytest.approx(first[1], rel=0.05)
+    assert fits[0].alpha_ == pytest.approx(fits[1].alpha_, rel=0.02)
+
+
+def test_values_too_large_to_square_say_so_and_how_to_rescale(planted):
+    # Before: "Input contains NaN" (the squares overflowed).
+    X = planted[0] * 1e200
+    with pytest.raises(ValueError, match=r"too large to square in float64.*Rescale"):
+        GreedyL1DictionaryLearning(48).fit(X)
+    dl = _fit(planted[0], max_iter=2)
+    with pytest.raises(ValueError, match=r"too large to square in float64"):
+        dl.transform(X)
+
+
+def test_huge_float32_data_fit_as_well_as_unit_scale_data():
+    # Before: normalized loss 42.7 instead of 4.18, with only overflow warnings.
+    X = make_sparse_linear(2000, 16, avg_active=2, random_state=0)
+    X = X.astype(np.float32)
+    reference = _fit(X, n_components=32, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        huge = _fit(X * np.float32(1e19), n_components=32, max_iter=5)
+        loss = -huge.score(X * np.float32(1e19))
+    assert huge.components_.dtype == huge.mean_.dtype == np.float32
+    assert loss == pytest.approx(-reference.score(X), rel=0.05)
+
+
+@pytest.mark.parametrize("warmup", [(-1.0,), (2.0, np.nan), ("a",)])
+def test_bad_alpha_warmup_is_named_in_the_error(planted, warmup):
+    # Before, blamed on alpha ("alpha must be a positive finite number").
+    with pytest.raises(ValueError, match=r"alpha_warmup must hold positive finite"):
+        GreedyL1DictionaryLearning(48, alpha_warmup=warmup).fit(planted[0])

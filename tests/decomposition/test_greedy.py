@@ -354,3 +354,82 @@ def test_dtype_sets_the_precision_and_codes_keep_the_input_dtype():
     )
     with pytest.raises(ValueError, match="dtype must be"):
         greedy_l1_encode(X, D, 0.4, dtype="int8")
+
+
+_ENCODE_SCRIPT = """
+import numpy as np
+import skfeatsparse.decomposition as d
+from skfeatsparse.decomposition import _dictionary_step
+X = np.array([[2.0, 0.5, -1.0]])
+print(d.greedy_l1_encode(X, np.eye(3), alpha=1.0).tolist())
+code = np.array([[1.0, 0.0, 2.0]])
+print(_dictionary_step.sufficient_statistics(code, X)[0].tolist())
+"""
+
+
+def _unwritable(path):
+    """Make the tree at ``path`` unwritable, even for root: every
+    ``__pycache__`` (where numba's in-tree cache goes) becomes a plain file."""
+    import os
+    import shutil
+    import stat
+
+    for directory, subdirectories, _ in os.walk(path):
+        for name in list(subdirectories):
+            if name == "__pycache__":
+                shutil.rmtree(os.path.join(directory, name))
+                subdirectories.remove(name)
+        with open(os.path.join(directory, "__pycache__"), "w"):
+            pass
+    for directory, _, files in os.walk(path, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(directory, name), stat.S_IRUSR)
+        os.chmod(directory, stat.S_IRUSR | stat.S_IXUSR)
+
+
+def test_imports_and_codes_from_a_read_only_install(tmp_path):
+    # Numba's cache=True raises "no locator available" at import when neither
+    # the package directory, NUMBA_CACHE_DIR nor ~/.cache can be written:
+    # caching must fall back to compiling in memory.
+    import os
+    import shutil
+    import stat
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import skfeatsparse
+
+    site = tmp_path / "site"
+    shutil.copytree(
+        Path(skfeatsparse.__file__).parent,
+        site / "skfeatsparse",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    _unwritable(site)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")  # HOME and caches below a file: none can be created
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(
+        HOME=str(blocker / "home"),
+        XDG_CACHE_HOME=str(blocker / "cache"),
+        PYTHONPATH=str(site),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _ENCODE_SCRIPT],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        for directory, _, _ in os.walk(site):
+            os.chmod(directory, stat.S_IRWXU)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == [
+        "[[1.5, 0.0, 0.0]]",
+        "[[1.0, 0.0, 2.0], [0.0, 0.0, 0.0], [2.0, 0.0, 4.0]]",
+    ]
