@@ -263,7 +263,8 @@ def build_parser():
         "--dictionary-size",
         type=int,
         metavar="RATIO",
-        help="atoms per feature, e.g. 8 for 8d (default: 8)",
+        help="atoms per feature, e.g. 8 for 8d (default: 8 for synthetic, 1 for "
+        "embeddings and layers; with --quick 4 and 1)",
     )
     common.add_argument(
         "--corpus",
