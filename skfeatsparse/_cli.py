@@ -27,7 +27,8 @@ QUICK = {
     "embeddings": dict(max_rows=8192, dictionary_ratio=1, max_iter=10,
                        n_resamples=300),
     "layers": dict(n_texts=400, max_tokens=4096, max_test_tokens=2048,
-                   dictionary_ratio=1, max_iter=10, n_resamples=300),
+                   dictionary_ratio=1, max_iter=10, n_resamples=300,
+                   transform_alpha_ratio=1.0),
 }  # fmt: skip
 # The main job, sized for 15 minutes on 2 CPU cores (sizing, not speed: the
 # paper's settings do not fit). Figure 1 at d = 128 (the paper: 256) with the
@@ -35,12 +36,16 @@ QUICK = {
 # and 16d) so that every atom has more than 40 training rows: held-out and
 # in-sample values then agree, where a 4d dictionary on 4096 tokens
 # memorised its rows (held out 2-2.75x in-sample). --dictionary-size and
-# the examples go to the paper's sizes.
+# the examples go to the paper's sizes. Every row of every figure is measured
+# at the training penalty (transform_alpha = alpha_): a 1d dictionary does not
+# reach the paper's 98% explained variance at any smaller penalty tried (0.90
+# to 0.95 at alpha_ / 16, where the unexplained rest then dominates the
+# normalized loss), and this is the protocol of Figures 1 and 2.
 FULL = {
     "synthetic": dict(avg_actives=(2, 5, 10, 20, 40), n_features=128),
     "embeddings": dict(dictionary_ratio=1),
     "layers": dict(n_texts=1200, max_tokens=16384, max_test_tokens=4096,
-                   dictionary_ratio=1),
+                   dictionary_ratio=1, transform_alpha_ratio=1.0),
 }  # fmt: skip
 
 

@@ -67,6 +67,7 @@ def embeddings_study(
     controls=CONTROL_NAMES,
     confidence=0.95,
     n_resamples=1000,
+    n_seeds=1,
     random_state=0,
     progress=None,
     **fit_params,
@@ -79,7 +80,10 @@ def embeddings_study(
     the same protocol: ``"gaussian"``, rows with the embeddings' mean and
     covariance; ``"random_weights"``, the token embeddings of the same
     architecture freshly initialised. ``max_rows`` subsamples the vocabulary.
-    One row per model, with ``controls`` and a ``verdict``.
+    With ``n_seeds > 1`` the model's dictionary is refitted with further seeds
+    and ``normalized_loss_seeds`` lists the held-out value of each (the spread
+    of the fit, which the interval does not cover). One row per model, with
+    ``controls`` and a ``verdict``.
     """
     controls = _check_controls(controls)
     settings = dict(
@@ -101,6 +105,7 @@ def embeddings_study(
             "n_features": int(E.shape[1]),
         }
         row.update(fit_and_measure(E[train], E[test], **settings))
+        _seed_spread(row, E[train], E[test], n_seeds, settings)
         row["controls"] = {}
         if "gaussian" in controls:
             G = gaussian_like(E[train], E.shape[0], random_state)
@@ -116,6 +121,19 @@ def embeddings_study(
         if progress:
             progress(row)
     return rows
+
+
+def _seed_spread(row, X_train, X_test, n_seeds, settings):
+    """Refit with seeds ``random_state + 1, ...``: ``normalized_loss_seeds``."""
+    if n_seeds > 1:
+        seed = settings["random_state"]
+        row["normalized_loss_seeds"] = [row["normalized_loss"]] + [
+            fit_and_measure(
+                X_train, X_test, **{**settings, "random_state": seed + i,
+                                    "confidence": None},
+            )["normalized_loss"]
+            for i in range(1, n_seeds)
+        ]  # fmt: skip
 
 
 def _layer_activations(act, train_texts, test_texts, layers, max_tokens, seed):
@@ -164,6 +182,7 @@ def layers_study(
     controls=CONTROL_NAMES,
     confidence=0.95,
     n_resamples=1000,
+    n_seeds=1,
     batch_size=32,
     device="cpu",
     random_state=0,
@@ -186,7 +205,9 @@ def layers_study(
     >= 98%); a number fixes the ratio instead. The controls, each fitted and
     measured the same way at the same ratio: ``"gaussian"`` (rows with the
     layer's mean and covariance) and ``"random_weights"`` (the same
-    architecture freshly initialised, on the same texts).
+    architecture freshly initialised, on the same texts). ``n_seeds > 1``
+    refits each layer's dictionary with further seeds and lists the held-out
+    values as ``normalized_loss_seeds`` (the spread of the fit).
 
     Returns
     -------
@@ -254,6 +275,7 @@ def layers_study(
         row.update(measure(dl, X_train, X_test, confidence=confidence,
                            n_resamples=n_resamples))  # fmt: skip
         row.update(fit_time=fit_time, transform_alpha_ratio=ratio)
+        _seed_spread(row, X_train, X_test, n_seeds, settings)
         row["controls"] = {
             name: fit_and_measure(*data[name][layer], **settings) for name in controls
         }

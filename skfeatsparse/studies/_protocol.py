@@ -166,6 +166,9 @@ def control_verdict(label, row):
                      f"({interval(random)})")  # fmt: skip
         if relation == "above":
             parts.append(": the untrained network alone codes sparser")
+    if "normalized_loss_seeds" in row:
+        seeds = row["normalized_loss_seeds"]
+        parts.append(f"; over {len(seeds)} seeds {min(seeds):.2f}-{max(seeds):.2f}")
     excess = gap(row)
     if excess > MEMORISATION_GAP:
         parts.append(

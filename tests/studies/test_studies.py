@@ -114,3 +114,17 @@ def test_layers_study_one_penalty_rule_and_controls(tiny_bert_dir):
     )  # fmt: skip
     assert fixed[0]["transform_alpha"] == pytest.approx(fixed[0]["alpha"] * 0.5)
     assert fixed[0]["controls"] == {}
+
+
+def test_seed_spread_refits_the_dictionary(tiny_bert_dir):
+    texts = [f"a dog number {i} barked at the postman every morning" for i in
+             range(24)]  # fmt: skip
+    rows, _ = layers_study(
+        tiny_bert_dir, texts, layers=[1], max_tokens=300, max_test_tokens=150,
+        dictionary_ratio=1, max_iter=3, n_resamples=50, controls=(), n_seeds=2,
+        transform_alpha_ratio=1.0,
+    )  # fmt: skip
+    seeds = rows[0]["normalized_loss_seeds"]
+    assert len(seeds) == 2 and seeds[0] == rows[0]["normalized_loss"]
+    assert seeds[1] != seeds[0]  # another initialisation, another dictionary
+    assert "over 2 seeds" in rows[0]["verdict"]
