@@ -93,37 +93,37 @@ def sparsity_report(
 ):
     """Every metric of the paper from one coding pass over ``X``.
 
-        Parameters
-        ----------
-        estimator : GreedyL1DictionaryLearning or Pipeline ending in one
-            Fitted.
-        X : array-like of shape (n_samples, n_features) or what the pipeline takes
-            Data to code at the estimator's ``transform_alpha``. A
-            ``dask.array.Array`` (as the final step sees it) gives a lazy report.
-            Measure on rows the dictionary was not fitted on: in-sample values
-            are biased low (the dictionary partly memorises its training rows).
-        y : ignored
+    Parameters
+    ----------
+    estimator : GreedyL1DictionaryLearning or Pipeline ending in one
+        Fitted.
+    X : array-like of shape (n_samples, n_features) or what the pipeline takes
+        Data to code at the estimator's ``transform_alpha``. A
+        ``dask.array.Array`` (as the final step sees it) gives a lazy report.
+        Measure on rows the dictionary was not fitted on: in-sample values
+        are biased low (the dictionary partly memorises its training rows).
+    y : ignored
     {parameters}
 
-        Returns
-        -------
+    Returns
+    -------
     {keys}
-            For dask input the values are dask arrays, summed block by block with
-            a tree reduction: ``float(value)`` computes one, ``dask.compute(report)``
-            all of them in one pass. The ValueError for all-zero codes is then
-            raised at compute time.
+        For dask input the values are dask arrays, summed block by block with
+        a tree reduction: ``float(value)`` computes one, ``dask.compute(report)``
+        all of them in one pass. The ValueError for all-zero codes is then
+        raised at compute time.
 
-        Examples
-        --------
-        >>> from skfeatsparse.datasets import make_sparse_linear
-        >>> from skfeatsparse.decomposition import GreedyL1DictionaryLearning
-        >>> from skfeatsparse.metrics import sparsity_report
-        >>> X = make_sparse_linear(2000, 8, avg_active=2, random_state=0)
-        >>> dl = GreedyL1DictionaryLearning(32, random_state=0).fit(X[:1000])
-        >>> report = sparsity_report(dl, X[1000:], confidence=0.95)
-        >>> low, high = report["normalized_loss_ci"]
-        >>> bool(low < report["normalized_loss"] < high)
-        True
+    Examples
+    --------
+    >>> from skfeatsparse.datasets import make_sparse_linear
+    >>> from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+    >>> from skfeatsparse.metrics import sparsity_report
+    >>> X = make_sparse_linear(2000, 8, avg_active=2, random_state=0)
+    >>> dl = GreedyL1DictionaryLearning(32, random_state=0).fit(X[:1000])
+    >>> report = sparsity_report(dl, X[1000:], confidence=0.95)
+    >>> low, high = report["normalized_loss_ci"]
+    >>> bool(low < report["normalized_loss"] < high)
+    True
     """
     stats, options = _settings(
         p, confidence, n_resamples, random_state, dense_threshold
@@ -162,11 +162,11 @@ def sparsity_metrics(
         The dictionary, one atom per row.
     alpha : float
         The penalty (the paper's lambda) the objective is evaluated at, > 0.
-{parameters}
+    {parameters}
 
     Returns
     -------
-{keys}
+    {keys}
         Lazy (dask arrays as values) when any of ``X``, ``code`` and
         ``components`` is a dask array, with NaN checks and the error for
         all-zero codes at compute time.
@@ -199,8 +199,9 @@ def sparsity_metrics(
 
 
 for _function in (sparsity_report, sparsity_metrics):
+    # the placeholders sit indented like the lines around them
     _function.__doc__ = _function.__doc__.format(
-        parameters=_REPORT_PARAMETERS, keys=_REPORT_KEYS
+        parameters=_REPORT_PARAMETERS.lstrip(), keys=_REPORT_KEYS.lstrip()
     )
 
 
