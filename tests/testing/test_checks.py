@@ -181,8 +181,8 @@ def test_a_coder_returning_half_its_codes_fails_the_l1_checks():
     assert "the best factor is 1.9" in rescale.message
 
 
-def test_the_halved_coder_passes_every_other_check():
-    # Why the L1 checks are needed: halving keeps every metric but final_loss.
+def test_the_halved_coder_passes_the_scale_and_s1_checks():
+    # Why the L1 checks are needed: S_1 and N_0 do not see a factor.
     others = [c.__name__ for c in CHECKS if c.__name__ not in L1_CHECKS]
     checks = ["check_scale_equivariance", "check_recovers_true_s1"]
     assert set(checks) <= set(others)
