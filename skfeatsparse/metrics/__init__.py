@@ -1,10 +1,14 @@
 """The paper's sparsity metrics as scikit-learn scorers and from arrays.
 
 The definitions and their block-wise statistics are in ``_statistics``, their
-dask form in ``_dask``, the scorers and report functions in ``_scorers``.
+dask form in ``_dask``, the scorers and report functions in ``_scorers``,
+recovery of known features and dictionary comparison in ``_recovery``, plots
+in ``_plotting``.
 """
 
 from ._coders import coding_penalty
+from ._plotting import plot_firing_frequency
+from ._recovery import dictionary_similarity, recovery_scores
 from ._scorers import (
     avg_coef_norm,
     explained_variance,
@@ -26,6 +30,7 @@ __all__ = [
     "METRICS",
     "avg_coef_norm",
     "coding_penalty",
+    "dictionary_similarity",
     "explained_variance",
     "final_loss",
     "make_avg_coef_norm_scorer",
@@ -35,6 +40,8 @@ __all__ = [
     "neg_normalized_loss",
     "nonzero_count",
     "normalized_loss",
+    "plot_firing_frequency",
+    "recovery_scores",
     "sparsity_metrics",
     "sparsity_report",
     "sparsity_scores",

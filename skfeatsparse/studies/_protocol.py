@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..decomposition import GreedyL1DictionaryLearning
-from ..metrics import METRICS, sparsity_report
+from ..metrics import METRICS, recovery_scores, sparsity_report
 
 # Report entries kept in a row, besides the metrics.
 _EXTRA = ("max_coef", "dead_atoms", "dense_atoms", "max_atom_cosine")
@@ -114,8 +114,17 @@ def fit_and_measure(
     transform_alpha_ratio=None,
     confidence=0.95,
     n_resamples=1000,
+    true_components=None,
+    true_code=None,
 ):
-    """Fit on ``X_train``, measure on ``X_test``; the row with its fit time."""
+    """Fit on ``X_train``, measure on ``X_test``; the row with its fit time.
+
+    With ``true_components`` (synthetic data) the row also has the
+    :func:`~skfeatsparse.metrics.recovery_scores` of the fitted dictionary:
+    ``mcc``, ``mean_max_cosine`` and, with ``true_code`` (the true codes of
+    the ``X_test`` rows), ``support_precision``, ``support_recall`` and
+    ``support_f1`` of the held-out rows' codes.
+    """
     start = time.perf_counter()
     dl = fit_dictionary(
         X_train,
@@ -127,6 +136,17 @@ def fit_and_measure(
         dl.transform_alpha = dl.alpha_ * transform_alpha_ratio
     row = measure(dl, X_train, X_test, confidence=confidence, n_resamples=n_resamples)
     row["fit_time"] = time.perf_counter() - start
+    if true_components is not None:
+        code = None
+        if true_code is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                code = dl.transform(X_test)
+        row.update(
+            recovery_scores(
+                dl.components_, true_components, code=code, true_code=true_code
+            )
+        )
     return row
 
 

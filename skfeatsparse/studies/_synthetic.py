@@ -38,18 +38,22 @@ def synthetic_study(
     training rows as ``<metric>_in_sample``. Sparse-linear rows carry
     ``avg_active``, the paper's "correct" value ``avg_active / 2`` and the
     exact reference ``true_avg_coef_norm`` (S_1 of the generator's own codes
-    on the held-out rows). With ``n_seeds > 1`` the dictionary is refitted
-    with further seeds and ``normalized_loss_seeds`` lists the held-out value
-    of each (the spread the interval does not cover). Every row has a
-    ``verdict``; :func:`synthetic_verdict` sums the study up. ``progress`` is
-    an optional callable taking each finished row.
+    on the held-out rows), and how well the dictionary recovers the true
+    features (:func:`~skfeatsparse.metrics.recovery_scores`): ``mcc``,
+    ``mean_max_cosine``, and ``support_precision``, ``support_recall`` and
+    ``support_f1`` of the held-out rows' codes against their true codes.
+    With ``n_seeds > 1`` the dictionary is refitted with further seeds and
+    ``normalized_loss_seeds`` lists the held-out value of each (the spread
+    the interval does not cover). Every row has a ``verdict``;
+    :func:`synthetic_verdict` sums the study up. ``progress`` is an optional
+    callable taking each finished row.
     """
     rows = []
     datasets = [("sparse-linear", a) for a in avg_actives]
     datasets += [(name, None) for name in controls]
     for data, a in datasets:
         if a is not None:
-            X, _, code = make_sparse_linear(
+            X, true_components, code = make_sparse_linear(
                 n_samples + n_test,
                 n_features,
                 avg_active=a,
@@ -71,6 +75,7 @@ def synthetic_study(
                 n_samples + n_test, n_features, random_state=random_state
             )
             row = {"data": data}
+            true_components = held_out = None
         X = X.astype(dtype, copy=False)
         seeds = []
         for seed in range(random_state, random_state + n_seeds):
@@ -82,6 +87,8 @@ def synthetic_study(
                 fit_params=fit_params,
                 confidence=confidence,
                 n_resamples=n_resamples,
+                true_components=true_components,
+                true_code=held_out,
             )
             seeds.append(measured["normalized_loss"])
             if len(seeds) == 1:
@@ -187,17 +194,19 @@ def format_table(rows):
     """A Markdown table of the study's rows (held-out values, 95% intervals)."""
     header = (
         "| data | a/2 | true S_1 | normalized loss (held out) | in-sample | S_1 "
-        "| non-zeros | final loss | expl. var. | fit (s) |"
+        "| non-zeros | final loss | expl. var. | MCC | support F1 | fit (s) |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 12]
     for r in rows:
         half = f"{r['half_avg_active']:g}" if "half_avg_active" in r else "-"
         true = f"{r['true_avg_coef_norm']:.2f}" if "true_avg_coef_norm" in r else "-"
+        mcc = f"{r['mcc']:.3f}" if "mcc" in r else "-"
+        f1 = f"{r['support_f1']:.3f}" if "support_f1" in r else "-"
         lines.append(
             f"| {r['data']} | {half} | {true} | {interval(r)} | "
             f"{r['normalized_loss_in_sample']:.2f} | {interval(r, 'avg_coef_norm')} | "
             f"{r['nonzero_count']:.1f} | {r['final_loss']:.4f} | "
-            f"{r['explained_variance']:.3f} | {r['fit_time']:.0f} |"
+            f"{r['explained_variance']:.3f} | {mcc} | {f1} | {r['fit_time']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -97,3 +97,33 @@ def test_in_sample_value_in_a_row_is_the_report_on_training_rows():
                         fit_params=dict(max_iter=4))  # fmt: skip
     held_out = sparsity_report(dl, X[600:])["normalized_loss"]
     assert row["normalized_loss"] == pytest.approx(held_out, rel=1e-12)
+
+
+def test_recovery_scores_are_those_of_the_fit_on_the_held_out_rows():
+    X, D, C = make_sparse_linear(
+        900, 6, n_components=12, avg_active=2, return_components=True, random_state=1
+    )
+    row = fit_and_measure(
+        X[:600], X[600:], dictionary_ratio=2, random_state=0,
+        fit_params=dict(max_iter=4), confidence=None,
+        true_components=D, true_code=C[600:],
+    )  # fmt: skip
+    from skfeatsparse.metrics import recovery_scores
+    from skfeatsparse.studies._protocol import fit_dictionary
+
+    dl = fit_dictionary(X[:600], dictionary_ratio=2, random_state=0,
+                        fit_params=dict(max_iter=4))  # fmt: skip
+    expected = recovery_scores(
+        dl.components_, D, code=dl.transform(X[600:]), true_code=C[600:]
+    )
+    for key, value in expected.items():
+        assert row[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_no_recovery_scores_without_true_components():
+    X = make_sparse_linear(600, 6, n_components=12, avg_active=2, random_state=1)
+    row = fit_and_measure(
+        X[:400], X[400:], dictionary_ratio=2, random_state=0,
+        fit_params=dict(max_iter=2), confidence=None,
+    )  # fmt: skip
+    assert "mcc" not in row and "support_f1" not in row

@@ -5,6 +5,7 @@ import pytest
 
 from skfeatsparse.studies import (
     embeddings_study,
+    format_table,
     layers_study,
     random_weights_model,
     synthetic_study,
@@ -25,6 +26,17 @@ def test_synthetic_study_rows_and_verdict():
         assert len(row["normalized_loss_seeds"]) == 2
         assert row["normalized_loss_seeds"][0] == row["normalized_loss"]
         assert row["verdict"].endswith(".")
+    for row in rows[:2]:  # sparse-linear: recovery of the true features
+        # 16 atoms for 32 true features: mcc is over the 16 matched ones
+        assert row["n_matched"] == 16
+        assert 0 < row["mcc"] <= 1 and 0 < row["mean_max_cosine"] <= 1
+        assert 0 <= row["support_f1"] <= 1
+        assert {"support_precision", "support_recall"} <= set(row)
+    assert "mcc" not in rows[2]
+    table = format_table(rows).splitlines()
+    assert "| MCC | support F1 |" in table[0]
+    assert f"| {rows[0]['mcc']:.3f} | {rows[0]['support_f1']:.3f} |" in table[2]
+    assert "| - | - |" in table[4]
     assert "true S_1" in rows[0]["verdict"]
     assert "a control" in rows[2]["verdict"]
     assert "increases with a" in synthetic_verdict(rows) or "NOT increase" in (

@@ -6,13 +6,15 @@ from unittest import SkipTest
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.decomposition import MiniBatchDictionaryLearning
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.decomposition import DictionaryLearning, MiniBatchDictionaryLearning
 
 from skfeatsparse.decomposition import GreedyL1DictionaryLearning
 from skfeatsparse.testing import (
     CHECKS,
+    check_no_atom_lowers_the_objective,
     check_non_negative_codes,
+    check_rescaled_codes_do_not_lower_the_objective,
     check_sparse_coder,
     coding_penalty,
     parametrize_with_sparsity_checks,
@@ -142,3 +144,85 @@ def test_importing_the_package_does_not_import_testing_nor_testing_pytest():
         "assert 'pytest' not in sys.modules, 'pytest imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _HalvedCodes(TransformerMixin, BaseEstimator):
+    """A fitted coder whose transform returns half of its correct codes."""
+
+    def __init__(self, estimator=None):
+        self.estimator = estimator
+
+    def fit(self, X, y=None):
+        self.estimator_ = clone(self.estimator).fit(X)
+        self.components_ = self.estimator_.components_
+        self.mean_ = self.estimator_.mean_
+        self.alpha_ = self.estimator_.alpha_
+        return self
+
+    def transform(self, X):
+        return self.estimator_.transform(X) / 2
+
+
+HALVED = _HalvedCodes(GreedyL1DictionaryLearning(32, max_iter=5, random_state=0))
+L1_CHECKS = [
+    "check_no_atom_lowers_the_objective",
+    "check_rescaled_codes_do_not_lower_the_objective",
+]
+
+
+def test_a_coder_returning_half_its_codes_fails_the_l1_checks():
+    report = check_sparse_coder(HALVED, checks=L1_CHECKS, raise_on_failure=False)
+    kkt = report["check_no_atom_lowers_the_objective"]
+    assert kkt.status == "failed"
+    assert "are not minimisers" in kkt.message and "x alpha / 2" in kkt.message
+    rescale = report["check_rescaled_codes_do_not_lower_the_objective"]
+    assert rescale.status == "failed"
+    assert "codes times 1.1 lower the objective" in rescale.message
+    assert "the best factor is 1.9" in rescale.message
+
+
+def test_the_halved_coder_passes_the_scale_and_s1_checks():
+    # Why the L1 checks are needed: S_1 and N_0 do not see a factor.
+    others = [c.__name__ for c in CHECKS if c.__name__ not in L1_CHECKS]
+    checks = ["check_scale_equivariance", "check_recovers_true_s1"]
+    assert set(checks) <= set(others)
+    report = check_sparse_coder(HALVED, checks=checks, raise_on_failure=False)
+    assert all(r.passed for r in report.values()), report
+
+
+@pytest.mark.parametrize(
+    "coder",
+    [
+        SKLEARN_CODER,
+        DictionaryLearning(
+            n_components=32,
+            alpha=0.1,
+            positive_code=True,
+            fit_algorithm="cd",
+            transform_algorithm="lasso_cd",
+            max_iter=5,
+            random_state=0,
+        ),
+    ],
+    ids=["MiniBatchDictionaryLearning", "DictionaryLearning"],
+)
+def test_sklearn_lasso_coders_pass_the_l1_checks_at_twice_their_alpha(coder):
+    report = check_sparse_coder(coder, checks=L1_CHECKS, raise_on_failure=False)
+    assert all(r.passed for r in report.values()), report
+
+
+def test_l1_checks_read_the_penalty_a_coder_codes_with():
+    # Coding at transform_alpha while claiming alpha_ = 4 x that: caught.
+    class _WrongPenalty(_HalvedCodes):
+        def fit(self, X, y=None):
+            super().fit(X)
+            self.alpha_ = 4 * self.estimator_.alpha_
+            return self
+
+        def transform(self, X):
+            return self.estimator_.transform(X)
+
+    wrong = _WrongPenalty(GreedyL1DictionaryLearning(32, max_iter=5, random_state=0))
+    with pytest.raises(AssertionError, match="codes times 0.9 lower the objective"):
+        check_rescaled_codes_do_not_lower_the_objective("Wrong", wrong)
+    check_no_atom_lowers_the_objective("Wrong", wrong)  # a larger alpha: no gain
