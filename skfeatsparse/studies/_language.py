@@ -40,7 +40,11 @@ def _check_controls(controls):
 
 
 def _model_label(model):
-    return "default (all-MiniLM-L6-v2)" if model in ("default", None) else str(model)
+    if model in ("default", "minilm", None):
+        return "default (all-MiniLM-L6-v2)"
+    if model == "smollm2":
+        return "smollm2 (SmolLM2-135M-Instruct, Q4_1/Q8_0 GGUF)"
+    return str(model)
 
 
 def embeddings_study(
