@@ -1,9 +1,9 @@
-"""Session fixtures: tiny random language models (tests/_models.py), the
+"""Session fixtures: tiny random language models (tests/_models.py, also as GGUF), the
 ``gpu(device)`` marker's skips, the dask ``client``, and ``no_gram``."""
 
 import pytest
 
-from ._models import save_tiny_model
+from ._models import save_tiny_gguf, save_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,15 @@ def tiny_gpt2_dir(tmp_path_factory):
 def tiny_model_dir(request, tiny_bert_dir, tiny_gpt2_dir):
     """Each tiny model directory in turn."""
     return {"bert": tiny_bert_dir, "gpt2": tiny_gpt2_dir}[request.param]
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory):
+    """A tiny random Llama as a GGUF file (float32 tensors, byte-level BPE
+    tokenizer); ``tiny_gguf.parent / "reference"`` holds the same model and
+    tokenizer saved the usual way."""
+    pytest.importorskip("gguf")
+    return save_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf"))
 
 
 # -- devices: one marker, ``gpu("cuda")`` or ``gpu("mps")`` (tests/test_gpu.py)

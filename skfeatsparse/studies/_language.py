@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ..activations import TransformerActivations, token_embeddings
+from ..activations._loading import random_weights_model
 from ._protocol import (
     at_most,
     control_verdict,
@@ -38,24 +39,12 @@ def _check_controls(controls):
     return tuple(controls)
 
 
-def random_weights_model(model, random_state=0):
-    """The architecture of a loaded ``model``, freshly initialised from its config.
-
-    The random-weights control (Heap et al. 2025): what the architecture and
-    the tokenizer alone give, without anything learned. The global torch
-    random state is left as it was.
-    """
-    import torch
-    from transformers import AutoModel
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(random_state)
-        random = AutoModel.from_config(model.config)
-    return random.to(dtype=next(model.parameters()).dtype).eval()
-
-
 def _model_label(model):
-    return "default (all-MiniLM-L6-v2)" if model in ("default", None) else str(model)
+    if model in ("default", "minilm", None):
+        return "default (all-MiniLM-L6-v2)"
+    if model == "smollm2":
+        return "smollm2 (SmolLM2-135M-Instruct, Q4_1/Q8_0 GGUF)"
+    return str(model)
 
 
 def embeddings_study(
