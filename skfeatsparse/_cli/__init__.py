@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 # --quick: a reduced run of a few minutes whose conclusions are the paper's:
 # every control clearly above sparse-linear data with a <= 10, the metric
@@ -94,7 +94,7 @@ def _verdicts(rows):
 
 
 def run_synthetic(args, out):
-    from .studies import (
+    from ..studies import (
         format_table,
         plot_synthetic,
         synthetic_study,
@@ -125,7 +125,7 @@ def run_synthetic(args, out):
 
 
 def run_embeddings(args, out):
-    from .studies import embeddings_study, format_embeddings_table, plot_embeddings
+    from ..studies import embeddings_study, format_embeddings_table, plot_embeddings
 
     settings = _settings(args, "embeddings")
     models = args.model or ["default"]
@@ -147,8 +147,8 @@ def run_embeddings(args, out):
 
 
 def run_layers(args, out):
-    from .activations import default_corpus, load_texts
-    from .studies import format_layers_table, layers_study, plot_layers
+    from ..activations import default_corpus, load_texts
+    from ..studies import format_layers_table, layers_study, plot_layers
 
     settings = _settings(args, "layers")
     n_texts = settings.pop("n_texts")
@@ -336,7 +336,7 @@ def _preflight(args, studies):
         if not args.texts.is_file():
             raise _Failure(f"--texts: no such file: {args.texts}")
         if "layers" in studies:
-            from .activations import load_texts
+            from ..activations import load_texts
 
             load_texts(args.texts)  # readable, decodable, not empty
     if args.dictionary_size is not None and args.dictionary_size < 1:
@@ -344,14 +344,14 @@ def _preflight(args, studies):
             f"--dictionary-size must be a positive integer, got {args.dictionary_size}"
         )
     if args.device != "cpu":
-        from .utils import torch_device
+        from ..utils import torch_device
 
         try:
             torch_device(args.device)
         except ValueError as error:
             raise _Failure(f"--device {args.device}: {error}") from None
     if {"embeddings", "layers"} & set(studies):
-        from .activations import TransformerActivations
+        from ..activations import TransformerActivations
 
         for model in args.model or ["default"]:
             act = TransformerActivations(model, device=args.device).fit()
