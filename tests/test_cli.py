@@ -1,5 +1,6 @@
 """The skfeatsparse command: each subcommand in --quick mode on tiny inputs."""
 
+import functools
 import json
 import subprocess
 import sys
@@ -271,3 +272,169 @@ def test_negative_seed_names_the_option(capsys):
         _cli.main(["synthetic", "--seed", "-1"])
     assert exit_info.value.code == 2
     assert "--seed takes a non-negative integer" in capsys.readouterr().err
+
+
+# ------------------------------------------- results that survive and resume
+def _interrupt_after_first_study(monkeypatch, calls):
+    """Count the studies run; the embeddings study is interrupted (Ctrl-C)."""
+    real = dict(_cli.STUDIES)
+
+    def counting(name):
+        def study(args, run):
+            calls.append(name)
+            if name == "embeddings" and calls.count(name) == 1:
+                raise KeyboardInterrupt
+            return real[name](args, run)
+
+        return study
+
+    for name in real:
+        monkeypatch.setitem(_cli.STUDIES, name, counting(name))
+
+
+def test_interrupted_run_keeps_the_first_study_and_resume_finishes(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, monkeypatch, capsys
+):
+    calls = []
+    _interrupt_after_first_study(monkeypatch, calls)
+    argv = ["run", "--quick", "--model", str(tiny_bert_dir), "--texts"]
+    argv += [str(texts_file), "--layers", "0", "--out-dir", str(tmp_path)]
+    code, _, err = _run(argv, capsys)
+    assert code == 1 and "interrupted" in err and "--resume" in err
+    kept = json.loads((tmp_path / "results.json").read_text())
+    assert kept["complete"] is False
+    assert len(kept["synthetic"]["rows"]) == 3 and "embeddings" not in kept
+    report = (tmp_path / "report.html").read_text()
+    assert report.count('src="data:image/png;base64,') == 1  # Figure 1's plot
+    assert kept["synthetic"]["verdict"] in report and "interrupted" in report
+    assert calls == ["synthetic", "embeddings"]
+
+    code, out, _ = _run(argv + ["--resume"], capsys)
+    assert code == 0
+    assert calls == ["synthetic", "embeddings", "embeddings", "layers"]
+    assert "synthetic: finished earlier" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["complete"] is True and results["partial"] == {}
+    assert results["synthetic"]["rows"] == kept["synthetic"]["rows"]
+    assert set(results["times"]) == {"synthetic", "embeddings", "layers", "total"}
+    assert [r["layer"] for r in results["layers"]["rows"][str(tiny_bert_dir)]] == [0]
+
+
+def test_every_finished_row_is_saved_and_resume_skips_those_rows(
+    tmp_path, tiny_quick, monkeypatch, capsys
+):
+    from skfeatsparse import studies
+
+    real = studies.synthetic_study
+    seen = []
+
+    @functools.wraps(real)
+    def interrupted(avg_actives, controls, *, progress, **kwargs):
+        seen.append((list(avg_actives), list(controls)))
+
+        def first_row_then_stop(row):
+            progress(row)
+            saved = json.loads((tmp_path / "results.json").read_text())
+            assert saved["partial"]["synthetic"]["rows"][-1]["data"] == row["data"]
+            raise KeyboardInterrupt
+
+        return real(avg_actives, controls, progress=first_row_then_stop, **kwargs)
+
+    monkeypatch.setattr(studies, "synthetic_study", interrupted)
+    argv = ["synthetic", "--quick", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 1
+    saved = json.loads((tmp_path / "results.json").read_text())
+    (first,) = saved["partial"]["synthetic"]["rows"]
+    assert first["avg_active"] == 2
+
+    calls = []
+
+    @functools.wraps(real)
+    def counting(avg_actives, controls, **kwargs):
+        calls.append((list(avg_actives), list(controls)))
+        return real(avg_actives, controls, **kwargs)
+
+    monkeypatch.setattr(studies, "synthetic_study", counting)
+    code, out, _ = _run(argv + ["--resume"], capsys)
+    assert code == 0
+    assert calls == [([4], ["gaussian"])]  # the row a=2 is not fitted again
+    rows = json.loads((tmp_path / "results.json").read_text())["synthetic"]["rows"]
+    assert [r.get("avg_active") for r in rows] == [2, 4, None]
+    assert rows[0] == first
+    assert "Figure 1: " in out
+
+
+def test_resume_with_other_settings_refuses(tmp_path, tiny_quick, capsys):
+    argv = ["synthetic", "--quick", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    before = (tmp_path / "results.json").read_text()
+    for extra in (["--seed", "3"], ["--dictionary-size", "3"]):
+        code, out, err = _run(argv + extra + ["--resume"], capsys)
+        assert code == 1 and len(err.strip().splitlines()) == 1
+        assert "--resume" in err and "other settings" in err and "--force" in err
+        assert "Figure" not in out
+    _cli.QUICK["synthetic"]["n_samples"] = 301  # tiny_quick restores it
+    code, _, err = _run(argv + ["--resume"], capsys)
+    assert code == 1 and "n_samples 300 there, 301 now" in err
+    assert (tmp_path / "results.json").read_text() == before
+
+
+def test_existing_results_are_refused_unless_resume_or_force(
+    tmp_path, tiny_quick, monkeypatch, capsys
+):
+    argv = ["synthetic", "--quick", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    before = (tmp_path / "results.json").read_text()
+    code, out, err = _run(argv + ["--seed", "1"], capsys)
+    assert code == 1 and "Figure" not in out
+    assert "already holds results.json" in err
+    assert "--resume" in err and "--force" in err
+    assert (tmp_path / "results.json").read_text() == before
+
+    calls = []
+    monkeypatch.setitem(_cli.STUDIES, "synthetic", lambda *a: calls.append(a) or None)
+    code, out, _ = _run(argv + ["--resume"], capsys)  # finished: nothing to redo
+    assert code == 0 and calls == [] and "finished earlier" in out
+    monkeypatch.undo()
+    tiny = dict(n_samples=300, n_test=150, n_features=8, max_iter=3, n_resamples=50)
+    monkeypatch.setitem(
+        _cli.QUICK, "synthetic", dict(avg_actives=(3,), controls=(), **tiny)
+    )
+    code, _, _ = _run(argv + ["--seed", "1", "--force"], capsys)
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["arguments"]["seed"] == 1
+    assert [r["avg_active"] for r in results["synthetic"]["rows"]] == [3]
+
+
+def test_resume_and_force_together_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["synthetic", "--resume", "--force", "--out-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_results_are_written_atomically(tmp_path, tiny_quick, monkeypatch, capsys):
+    import os
+
+    from skfeatsparse._cli import _store
+
+    replaced = []
+    real = os.replace
+
+    def replace(src, dst):
+        assert os.path.dirname(src) == os.path.dirname(dst) == str(tmp_path)
+        assert os.path.exists(src)
+        replaced.append(os.path.basename(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(_store.os, "replace", replace)
+    assert _run(["synthetic", "--quick", "--out-dir", str(tmp_path)], capsys)[0] == 0
+    # one save per finished row, one when the study ends, one at the end
+    assert replaced.count("results.json") == 3 + 1 + 1
+    assert replaced.count("report.html") == replaced.count("results.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "report.html",
+        "results.json",
+        "synthetic_validation.png",
+    ]
