@@ -1,6 +1,7 @@
 """The skfeatsparse command: each subcommand in --quick mode on tiny inputs."""
 
 import functools
+import html
 import json
 import subprocess
 import sys
@@ -62,6 +63,43 @@ def _run(argv, capsys):
     return code, captured.out, captured.err
 
 
+def _check_summary(out, results, study):
+    """The summary after the tables: every row's verdict, one line each."""
+    summary = out.split("\nSummary\n", 1)[1]
+    lines = summary.splitlines()
+    rows = results[study]["rows"]
+    for row in rows if isinstance(rows, list) else sum(rows.values(), []):
+        assert sum(row["verdict"] in line for line in lines) == 1
+    if study == "synthetic":
+        assert f"Figure 1: {results['synthetic']['verdict']}" in summary
+
+
+def _check_report(folder, results, studies):
+    """report.html: self-contained, every verdict, table and plot of the run."""
+    report = (folder / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>")
+    assert (
+        report.count('<img alt="')
+        == report.count('src="data:image/png;base64,')
+        == len(studies)
+    )
+    for study in studies:
+        rows = results[study]["rows"]
+        for row in rows if isinstance(rows, list) else sum(rows.values(), []):
+            assert html.escape(row["verdict"]) in report
+        for table in results[study]["tables"]:
+            header = table["markdown"].splitlines()[0].strip("|").split("|")
+            assert (
+                "<thead><tr>"
+                + "".join(f"<th>{html.escape(c.strip())}</th>" for c in header)
+                in report
+            )
+        assert f"<th>{study}</th>" in report  # its time
+    assert "http" not in report.replace(results["versions"]["skfeatsparse"], "")
+    assert "<script" not in report and "<link" not in report
+    assert html.escape(results["versions"]["numpy"]) in report
+
+
 def test_synthetic_writes_table_json_and_plot(tmp_path, tiny_quick, capsys):
     code, out, _ = _run(["synthetic", "--quick", "--out-dir", str(tmp_path)], capsys)
     assert code == 0
@@ -92,6 +130,8 @@ def test_synthetic_writes_table_json_and_plot(tmp_path, tiny_quick, capsys):
         results["versions"]
     )
     assert (tmp_path / "synthetic_validation.png").stat().st_size > 1000
+    _check_summary(out, results, "synthetic")
+    _check_report(tmp_path, results, ["synthetic"])
 
 
 def test_embeddings_on_a_local_model(tmp_path, tiny_quick, tiny_bert_dir, capsys):
@@ -118,6 +158,8 @@ def test_embeddings_on_a_local_model(tmp_path, tiny_quick, tiny_bert_dir, capsys
     assert row["verdict"].startswith(f"{tiny_bert_dir} token embeddings: ")
     assert row["verdict"] in out
     assert (tmp_path / "token_embeddings.png").exists()
+    _check_summary(out, results, "embeddings")
+    _check_report(tmp_path, results, ["embeddings"])
 
 
 def test_layers_on_a_local_model_and_text_file(
@@ -156,6 +198,8 @@ def test_layers_on_a_local_model_and_text_file(
         assert row["verdict"] in out and f"layer {row['layer']}: " in row["verdict"]
     assert set(results["times"]) == {"layers", "total"}
     assert (tmp_path / "layer_sparsity.png").exists()
+    _check_summary(out, results, "layers")
+    _check_report(tmp_path, results, ["layers"])
 
 
 def test_missing_text_file_is_one_line_and_exit_1(tmp_path, capsys):
@@ -306,7 +350,8 @@ def test_interrupted_run_keeps_the_first_study_and_resume_finishes(
     assert len(kept["synthetic"]["rows"]) == 3 and "embeddings" not in kept
     report = (tmp_path / "report.html").read_text()
     assert report.count('src="data:image/png;base64,') == 1  # Figure 1's plot
-    assert kept["synthetic"]["verdict"] in report and "interrupted" in report
+    assert html.escape(kept["synthetic"]["verdict"]) in report
+    assert "interrupted" in report
     assert calls == ["synthetic", "embeddings"]
 
     code, out, _ = _run(argv + ["--resume"], capsys)
@@ -438,3 +483,108 @@ def test_results_are_written_atomically(tmp_path, tiny_quick, monkeypatch, capsy
         "results.json",
         "synthetic_validation.png",
     ]
+
+
+# ------------------------------------------------ a command line that says no
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synthetic", "--model", "x"],
+        ["synthetic", "--texts", "f"],
+        ["embeddings", "--texts", "f"],
+        ["embeddings", "--layers", "0"],
+        ["synthetic", "--corpus", "wikipedia"],
+        ["synthetic", "--layers=0"],
+    ],
+)
+def test_an_option_the_subcommand_does_not_take_is_an_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(argv)
+    assert exit_info.value.code == 2
+    command, option = argv[0], argv[1].split("=")[0]
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"skfeatsparse {command}: error: {command} does not take ")
+    assert option in err and "layers" in err.split("option of", 1)[1]
+
+
+def test_run_takes_every_option(tmp_path):
+    args = _cli._parse(
+        ["run", "--model", "m", "--texts", "t", "--layers", "0,1", "--corpus"]
+        + ["docstrings", "--dictionary-size", "2", "--seed", "3", "--quick"]
+        + ["--device", "cpu", "--out-dir", str(tmp_path), "--force"]
+    )
+    assert (args.model, args.layers, args.corpus, args.seed) == (
+        ["m"],
+        [0, 1],
+        "docstrings",
+        3,
+    )
+    bare = _cli._parse([])
+    assert bare.command is None and bare.corpus == "auto" and bare.model is None
+
+
+def _help(command):
+    text = _cli.build_parser().subcommands[command].format_help()
+    return " ".join(text.split())
+
+
+def test_help_states_the_true_defaults():
+    import inspect
+
+    from skfeatsparse.studies import embeddings_study, layers_study, synthetic_study
+
+    functions = {
+        "synthetic": synthetic_study,
+        "embeddings": embeddings_study,
+        "layers": layers_study,
+    }
+
+    def ratio(mode, study):
+        default = inspect.signature(functions[study]).parameters["dictionary_ratio"]
+        return mode[study].get("dictionary_ratio", default.default)
+
+    text = _help("run")
+    for mode, where in ((_cli.FULL, "(default: "), (_cli.QUICK, "with --quick ")):
+        values = {s: ratio(mode, s) for s in functions}
+        if len(set(values.values())) == 1:
+            phrase = f"{values['synthetic']} for every study"
+        else:
+            phrase = ", ".join(f"{v} for {s}" for s, v in values.items())
+        assert where + phrase in text
+    n_full, n_quick = _cli.FULL["layers"]["n_texts"], _cli.QUICK["layers"]["n_texts"]
+    assert f"{n_full} texts of an offline corpus, {n_quick} with --quick" in text
+    assert "(default: skfeatsparse-results)" in text and "(default: auto)" in text
+
+
+def test_help_lists_only_the_options_of_each_subcommand():
+    assert "--model" not in _help("synthetic") and "--texts" not in _help("synthetic")
+    assert "--model" in _help("embeddings") and "--layers" not in _help("embeddings")
+    for option in ("--model", "--texts", "--layers", "--corpus", "--resume"):
+        assert option in _help("layers") and option in _help("run")
+
+
+def test_progress_bars_know_their_totals(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, monkeypatch, capsys
+):
+    import tqdm.auto
+
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if str(kwargs.get("desc")).startswith("Fig."):  # not the models' bars
+                bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    argv = ["layers", "--quick", "--model", str(tiny_bert_dir), "--texts"]
+    argv += [str(texts_file), "--layers", "0,-1,2", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    (bar,) = bars
+    assert bar.total == bar.n == 2  # -1 and 2 are the same hidden state
+    bars.clear()
+    assert (
+        _run(["synthetic", "--quick", "--out-dir", str(tmp_path / "s")], capsys)[0] == 0
+    )
+    (bar,) = bars
+    assert bar.total == bar.n == 3
