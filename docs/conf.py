@@ -33,6 +33,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from the build's _static/mathjax, not a CDN: math renders offline
+    # (docs/check_offline.py, run by ``make html``, fails on remote scripts).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]

@@ -1,5 +1,7 @@
 """The skfeatsparse command: each subcommand in --quick mode on tiny inputs."""
 
+import functools
+import html
 import json
 import subprocess
 import sys
@@ -61,6 +63,43 @@ def _run(argv, capsys):
     return code, captured.out, captured.err
 
 
+def _check_summary(out, results, study):
+    """The summary after the tables: every row's verdict, one line each."""
+    summary = out.split("\nSummary\n", 1)[1]
+    lines = summary.splitlines()
+    rows = results[study]["rows"]
+    for row in rows if isinstance(rows, list) else sum(rows.values(), []):
+        assert sum(row["verdict"] in line for line in lines) == 1
+    if study == "synthetic":
+        assert f"Figure 1: {results['synthetic']['verdict']}" in summary
+
+
+def _check_report(folder, results, studies):
+    """report.html: self-contained, every verdict, table and plot of the run."""
+    report = (folder / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>")
+    assert (
+        report.count('<img alt="')
+        == report.count('src="data:image/png;base64,')
+        == len(studies)
+    )
+    for study in studies:
+        rows = results[study]["rows"]
+        for row in rows if isinstance(rows, list) else sum(rows.values(), []):
+            assert html.escape(row["verdict"]) in report
+        for table in results[study]["tables"]:
+            header = table["markdown"].splitlines()[0].strip("|").split("|")
+            assert (
+                "<thead><tr>"
+                + "".join(f"<th>{html.escape(c.strip())}</th>" for c in header)
+                in report
+            )
+        assert f"<th>{study}</th>" in report  # its time
+    assert "http" not in report.replace(results["versions"]["skfeatsparse"], "")
+    assert "<script" not in report and "<link" not in report
+    assert html.escape(results["versions"]["numpy"]) in report
+
+
 def test_synthetic_writes_table_json_and_plot(tmp_path, tiny_quick, capsys):
     code, out, _ = _run(["synthetic", "--quick", "--out-dir", str(tmp_path)], capsys)
     assert code == 0
@@ -91,6 +130,8 @@ def test_synthetic_writes_table_json_and_plot(tmp_path, tiny_quick, capsys):
         results["versions"]
     )
     assert (tmp_path / "synthetic_validation.png").stat().st_size > 1000
+    _check_summary(out, results, "synthetic")
+    _check_report(tmp_path, results, ["synthetic"])
 
 
 def test_embeddings_on_a_local_model(tmp_path, tiny_quick, tiny_bert_dir, capsys):
@@ -117,6 +158,8 @@ def test_embeddings_on_a_local_model(tmp_path, tiny_quick, tiny_bert_dir, capsys
     assert row["verdict"].startswith(f"{tiny_bert_dir} token embeddings: ")
     assert row["verdict"] in out
     assert (tmp_path / "token_embeddings.png").exists()
+    _check_summary(out, results, "embeddings")
+    _check_report(tmp_path, results, ["embeddings"])
 
 
 def test_layers_on_a_local_model_and_text_file(
@@ -155,6 +198,8 @@ def test_layers_on_a_local_model_and_text_file(
         assert row["verdict"] in out and f"layer {row['layer']}: " in row["verdict"]
     assert set(results["times"]) == {"layers", "total"}
     assert (tmp_path / "layer_sparsity.png").exists()
+    _check_summary(out, results, "layers")
+    _check_report(tmp_path, results, ["layers"])
 
 
 def test_missing_text_file_is_one_line_and_exit_1(tmp_path, capsys):
@@ -271,3 +316,275 @@ def test_negative_seed_names_the_option(capsys):
         _cli.main(["synthetic", "--seed", "-1"])
     assert exit_info.value.code == 2
     assert "--seed takes a non-negative integer" in capsys.readouterr().err
+
+
+# ------------------------------------------- results that survive and resume
+def _interrupt_after_first_study(monkeypatch, calls):
+    """Count the studies run; the embeddings study is interrupted (Ctrl-C)."""
+    real = dict(_cli.STUDIES)
+
+    def counting(name):
+        def study(args, run):
+            calls.append(name)
+            if name == "embeddings" and calls.count(name) == 1:
+                raise KeyboardInterrupt
+            return real[name](args, run)
+
+        return study
+
+    for name in real:
+        monkeypatch.setitem(_cli.STUDIES, name, counting(name))
+
+
+def test_interrupted_run_keeps_the_first_study_and_resume_finishes(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, monkeypatch, capsys
+):
+    calls = []
+    _interrupt_after_first_study(monkeypatch, calls)
+    argv = ["run", "--quick", "--model", str(tiny_bert_dir), "--texts"]
+    argv += [str(texts_file), "--layers", "0", "--out-dir", str(tmp_path)]
+    code, _, err = _run(argv, capsys)
+    assert code == 1 and "interrupted" in err and "--resume" in err
+    kept = json.loads((tmp_path / "results.json").read_text())
+    assert kept["complete"] is False
+    assert len(kept["synthetic"]["rows"]) == 3 and "embeddings" not in kept
+    report = (tmp_path / "report.html").read_text()
+    assert report.count('src="data:image/png;base64,') == 1  # Figure 1's plot
+    assert html.escape(kept["synthetic"]["verdict"]) in report
+    assert "interrupted" in report
+    assert calls == ["synthetic", "embeddings"]
+
+    code, out, _ = _run(argv + ["--resume"], capsys)
+    assert code == 0
+    assert calls == ["synthetic", "embeddings", "embeddings", "layers"]
+    assert "synthetic: finished earlier" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["complete"] is True and results["partial"] == {}
+    assert results["synthetic"]["rows"] == kept["synthetic"]["rows"]
+    assert set(results["times"]) == {"synthetic", "embeddings", "layers", "total"}
+    assert [r["layer"] for r in results["layers"]["rows"][str(tiny_bert_dir)]] == [0]
+
+
+def test_every_finished_row_is_saved_and_resume_skips_those_rows(
+    tmp_path, tiny_quick, monkeypatch, capsys
+):
+    from skfeatsparse import studies
+
+    real = studies.synthetic_study
+    seen = []
+
+    @functools.wraps(real)
+    def interrupted(avg_actives, controls, *, progress, **kwargs):
+        seen.append((list(avg_actives), list(controls)))
+
+        def first_row_then_stop(row):
+            progress(row)
+            saved = json.loads((tmp_path / "results.json").read_text())
+            assert saved["partial"]["synthetic"]["rows"][-1]["data"] == row["data"]
+            raise KeyboardInterrupt
+
+        return real(avg_actives, controls, progress=first_row_then_stop, **kwargs)
+
+    monkeypatch.setattr(studies, "synthetic_study", interrupted)
+    argv = ["synthetic", "--quick", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 1
+    saved = json.loads((tmp_path / "results.json").read_text())
+    (first,) = saved["partial"]["synthetic"]["rows"]
+    assert first["avg_active"] == 2
+
+    calls = []
+
+    @functools.wraps(real)
+    def counting(avg_actives, controls, **kwargs):
+        calls.append((list(avg_actives), list(controls)))
+        return real(avg_actives, controls, **kwargs)
+
+    monkeypatch.setattr(studies, "synthetic_study", counting)
+    code, out, _ = _run(argv + ["--resume"], capsys)
+    assert code == 0
+    assert calls == [([4], ["gaussian"])]  # the row a=2 is not fitted again
+    rows = json.loads((tmp_path / "results.json").read_text())["synthetic"]["rows"]
+    assert [r.get("avg_active") for r in rows] == [2, 4, None]
+    assert rows[0] == first
+    assert "Figure 1: " in out
+
+
+def test_resume_with_other_settings_refuses(tmp_path, tiny_quick, capsys):
+    argv = ["synthetic", "--quick", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    before = (tmp_path / "results.json").read_text()
+    for extra in (["--seed", "3"], ["--dictionary-size", "3"]):
+        code, out, err = _run(argv + extra + ["--resume"], capsys)
+        assert code == 1 and len(err.strip().splitlines()) == 1
+        assert "--resume" in err and "other settings" in err and "--force" in err
+        assert "Figure" not in out
+    _cli.QUICK["synthetic"]["n_samples"] = 301  # tiny_quick restores it
+    code, _, err = _run(argv + ["--resume"], capsys)
+    assert code == 1 and "n_samples 300 there, 301 now" in err
+    assert (tmp_path / "results.json").read_text() == before
+
+
+def test_existing_results_are_refused_unless_resume_or_force(
+    tmp_path, tiny_quick, monkeypatch, capsys
+):
+    argv = ["synthetic", "--quick", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    before = (tmp_path / "results.json").read_text()
+    code, out, err = _run(argv + ["--seed", "1"], capsys)
+    assert code == 1 and "Figure" not in out
+    assert "already holds results.json" in err
+    assert "--resume" in err and "--force" in err
+    assert (tmp_path / "results.json").read_text() == before
+
+    calls = []
+    monkeypatch.setitem(_cli.STUDIES, "synthetic", lambda *a: calls.append(a) or None)
+    code, out, _ = _run(argv + ["--resume"], capsys)  # finished: nothing to redo
+    assert code == 0 and calls == [] and "finished earlier" in out
+    monkeypatch.undo()
+    tiny = dict(n_samples=300, n_test=150, n_features=8, max_iter=3, n_resamples=50)
+    monkeypatch.setitem(
+        _cli.QUICK, "synthetic", dict(avg_actives=(3,), controls=(), **tiny)
+    )
+    code, _, _ = _run(argv + ["--seed", "1", "--force"], capsys)
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["arguments"]["seed"] == 1
+    assert [r["avg_active"] for r in results["synthetic"]["rows"]] == [3]
+
+
+def test_resume_and_force_together_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["synthetic", "--resume", "--force", "--out-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_results_are_written_atomically(tmp_path, tiny_quick, monkeypatch, capsys):
+    import os
+
+    from skfeatsparse._cli import _store
+
+    replaced = []
+    real = os.replace
+
+    def replace(src, dst):
+        assert os.path.dirname(src) == os.path.dirname(dst) == str(tmp_path)
+        assert os.path.exists(src)
+        replaced.append(os.path.basename(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(_store.os, "replace", replace)
+    assert _run(["synthetic", "--quick", "--out-dir", str(tmp_path)], capsys)[0] == 0
+    # one save per finished row, one when the study ends, one at the end
+    assert replaced.count("results.json") == 3 + 1 + 1
+    assert replaced.count("report.html") == replaced.count("results.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "report.html",
+        "results.json",
+        "synthetic_validation.png",
+    ]
+
+
+# ------------------------------------------------ a command line that says no
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synthetic", "--model", "x"],
+        ["synthetic", "--texts", "f"],
+        ["embeddings", "--texts", "f"],
+        ["embeddings", "--layers", "0"],
+        ["synthetic", "--corpus", "wikipedia"],
+        ["synthetic", "--layers=0"],
+    ],
+)
+def test_an_option_the_subcommand_does_not_take_is_an_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(argv)
+    assert exit_info.value.code == 2
+    command, option = argv[0], argv[1].split("=")[0]
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"skfeatsparse {command}: error: {command} does not take ")
+    assert option in err and "layers" in err.split("option of", 1)[1]
+
+
+def test_run_takes_every_option(tmp_path):
+    args = _cli._parse(
+        ["run", "--model", "m", "--texts", "t", "--layers", "0,1", "--corpus"]
+        + ["docstrings", "--dictionary-size", "2", "--seed", "3", "--quick"]
+        + ["--device", "cpu", "--out-dir", str(tmp_path), "--force"]
+    )
+    assert (args.model, args.layers, args.corpus, args.seed) == (
+        ["m"],
+        [0, 1],
+        "docstrings",
+        3,
+    )
+    bare = _cli._parse([])
+    assert bare.command is None and bare.corpus == "auto" and bare.model is None
+
+
+def _help(command):
+    text = _cli.build_parser().subcommands[command].format_help()
+    return " ".join(text.split())
+
+
+def test_help_states_the_true_defaults():
+    import inspect
+
+    from skfeatsparse.studies import embeddings_study, layers_study, synthetic_study
+
+    functions = {
+        "synthetic": synthetic_study,
+        "embeddings": embeddings_study,
+        "layers": layers_study,
+    }
+
+    def ratio(mode, study):
+        default = inspect.signature(functions[study]).parameters["dictionary_ratio"]
+        return mode[study].get("dictionary_ratio", default.default)
+
+    text = _help("run")
+    for mode, where in ((_cli.FULL, "(default: "), (_cli.QUICK, "with --quick ")):
+        values = {s: ratio(mode, s) for s in functions}
+        if len(set(values.values())) == 1:
+            phrase = f"{values['synthetic']} for every study"
+        else:
+            phrase = ", ".join(f"{v} for {s}" for s, v in values.items())
+        assert where + phrase in text
+    n_full, n_quick = _cli.FULL["layers"]["n_texts"], _cli.QUICK["layers"]["n_texts"]
+    assert f"{n_full} texts of an offline corpus, {n_quick} with --quick" in text
+    assert "(default: skfeatsparse-results)" in text and "(default: auto)" in text
+
+
+def test_help_lists_only_the_options_of_each_subcommand():
+    assert "--model" not in _help("synthetic") and "--texts" not in _help("synthetic")
+    assert "--model" in _help("embeddings") and "--layers" not in _help("embeddings")
+    for option in ("--model", "--texts", "--layers", "--corpus", "--resume"):
+        assert option in _help("layers") and option in _help("run")
+
+
+def test_progress_bars_know_their_totals(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, monkeypatch, capsys
+):
+    import tqdm.auto
+
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if str(kwargs.get("desc")).startswith("Fig."):  # not the models' bars
+                bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    argv = ["layers", "--quick", "--model", str(tiny_bert_dir), "--texts"]
+    argv += [str(texts_file), "--layers", "0,-1,2", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    (bar,) = bars
+    assert bar.total == bar.n == 2  # -1 and 2 are the same hidden state
+    bars.clear()
+    assert (
+        _run(["synthetic", "--quick", "--out-dir", str(tmp_path / "s")], capsys)[0] == 0
+    )
+    (bar,) = bars
+    assert bar.total == bar.n == 3
