@@ -18,7 +18,10 @@ _SCRIPT = re.compile(r"<script\b[^>]*?\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.I)
 def problems(root):
     """(page, src, why) for every remote or missing script of the pages in root."""
     root = Path(root)
-    pages = sorted(root.rglob("*.html"))
+    # _static holds the theme's Jinja templates (webpack-macros.html), not pages
+    pages = sorted(
+        p for p in root.rglob("*.html") if "_static" not in p.relative_to(root).parts
+    )
     if not pages:
         yield root, "", "no HTML pages: build the docs first"
     for page in pages:

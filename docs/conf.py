@@ -83,6 +83,9 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
+    # The computation-times pages load jQuery and DataTables from CDNs: the
+    # docs must render offline (check_offline.py), so they are not written.
+    "write_computation_times": False,
 }
 
 # -- HTML --------------------------------------------------------------------

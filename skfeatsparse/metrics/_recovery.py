@@ -47,7 +47,7 @@ def dictionary_similarity(components_a, components_b):
     (:func:`scipy.optimize.linear_sum_assignment`); the similarity is the mean
     over the matched pairs. It is 1 for the same dictionary in any order and
     with any signs, and well below 1 for unrelated dictionaries, though above
-    the mean |cosine| of two random directions, as the matching picks the best
+    the mean ``|cosine|`` of two random directions, as the matching picks the best
     of many pairs (we measured 0.30 for two Gaussian 64 x 64 dictionaries, 0.18
     for 256 x 256, against ``sqrt(2 / (pi d))`` = 0.10 and 0.05). Use it to
     compare fits with different seeds, or a dictionary with one trained
