@@ -11,6 +11,7 @@ import numpy as np
 from ..activations import TransformerActivations, token_embeddings
 from ..activations._loading import random_weights_model
 from ._protocol import (
+    PLOT_STYLE,
     at_most,
     control_verdict,
     errors,
@@ -342,57 +343,93 @@ def _series(rows, name=None, key="normalized_loss"):
 def plot_embeddings(rows, path=None):
     """Figure 2: held-out normalized loss of token embeddings and their controls."""
     plt = _pyplot(path)
-    models = [r["model"] for r in rows]
-    x = np.arange(len(models))
-    names = [None, *(n for n in CONTROL_NAMES if n in rows[0].get("controls", {}))]
-    width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(5, 2 + 1.5 * len(models)), 4))
-    for i, name in enumerate(names):
-        values, yerr = _series(rows, name)
-        label = "token embeddings" if name is None else name.replace("_", " ")
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, yerr=yerr,
-               capsize=3, label=label)  # fmt: skip
-    ax.set_xticks(x, models)
-    ax.set(
-        ylabel="normalized loss (held out, 95% interval)",
-        title="Token embeddings against their controls (Fig. 2)",
-    )
-    ax.legend()
-    fig.tight_layout()
+    with plt.rc_context(PLOT_STYLE):
+        fig = _plot_embeddings(plt, rows)
+        fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path):
     if path is not None:
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
 
 
+def _plot_embeddings(plt, rows):
+    models = [r["model"] for r in rows]
+    x = np.arange(len(models))
+    names = [None, *(n for n in CONTROL_NAMES if n in rows[0].get("controls", {}))]
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(6.5, 2.5 + 2 * len(models)), 4.8))
+    for i, name in enumerate(names):
+        values, yerr = _series(rows, name)
+        label = "token embeddings" if name is None else name.replace("_", " ")
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, yerr=yerr,
+               capsize=4, label=label)  # fmt: skip
+    ax.set_xticks(x, models)
+    ax.set(
+        ylabel="normalized loss\n(held out, 95% interval)",
+        title="Token embeddings against their controls (Fig. 2)",
+    )
+    ax.legend()
+    return fig
+
+
+# Explained variance the paper decomposes to (its Appendix H): Figure 3's line.
+TARGET_EXPLAINED_VARIANCE = 0.98
+_CONTROL_STYLES = (("gaussian", "--s"), ("random_weights", ":^"))
+
+
 def plot_layers(results, path=None):
-    """Figure 3: held-out metrics by layer, per model, with both controls."""
+    """Figure 3: held-out metrics by layer, per model, with both controls.
+
+    Every series has markers (a one-layer run shows its points); the
+    explained-variance panel has a line at the paper's 0.98 and its axis
+    spans both that line and the data.
+    """
     plt = _pyplot(path)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    with plt.rc_context(PLOT_STYLE):
+        fig = _plot_layers(plt, results)
+        fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def _plot_layers(plt, results):
+    keys = ("normalized_loss", "avg_coef_norm", "explained_variance")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    explained = [TARGET_EXPLAINED_VARIANCE]
     for i, (model, rows) in enumerate(results.items()):
         layers = [r["layer"] for r in rows]
         color = f"C{i}"
-        for ax, key in zip(
-            axes, ("normalized_loss", "avg_coef_norm", "explained_variance")
-        ):
+        for ax, key in zip(axes, keys):
             values, yerr = _series(rows, None, key)
             ax.errorbar(layers, values, yerr=yerr, fmt="-o", color=color,
-                        capsize=3, label=model)  # fmt: skip
-            for name, style in (("gaussian", "--"), ("random_weights", ":")):
+                        capsize=4, label=model)  # fmt: skip
+            if key == "explained_variance":
+                explained += [v - e for v, e in zip(values, yerr[0])]
+                explained += [v + e for v, e in zip(values, yerr[1])]
+            for name, style in _CONTROL_STYLES:
                 if name in rows[0].get("controls", {}):
                     values, _ = _series(rows, name, key)
-                    ax.plot(layers, values, style, color=color,
+                    ax.plot(layers, values, style, color=color, mfc="none",
                             label=f"{model}: {name.replace('_', ' ')}")  # fmt: skip
+                    if key == "explained_variance":
+                        explained += values
     for ax, label in zip(
         axes,
         ("normalized loss", "avg. coef. norm $S_1$", "explained variance"),
     ):
         ax.set(xlabel="hidden state (0 = embeddings)", ylabel=f"{label} (held out)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ev = axes[2]
+    ev.axhline(TARGET_EXPLAINED_VARIANCE, color="k", linestyle="-.", linewidth=1,
+               label="0.98 (the paper's target)")  # fmt: skip
+    low, high = min(explained), max(explained)
+    pad = max(0.05 * (high - low), 0.005)
+    ev.set_ylim(low - pad, min(high + pad, 1.0 + pad))
+    ev.legend(loc="lower left")
     axes[0].set_yscale("log")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=9)
     fig.suptitle("Sparsity by layer, held out, with controls (Fig. 3)")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
     return fig

@@ -199,6 +199,19 @@ def control_verdict(label, row):
     return "".join(parts) + "."
 
 
+# Figures read at the docs' width (a 13-inch figure shown ~800 px wide):
+# fonts large enough to survive the shrinking.
+PLOT_STYLE = {
+    "font.size": 13,
+    "axes.titlesize": 14,
+    "axes.labelsize": 13,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 10,
+    "lines.markersize": 7,
+}
+
+
 def errors(rows, name):
     """Error-bar lengths ``(2, n)`` below and above each row's value, from its
     interval (zeros where a row has none), for matplotlib's ``yerr``."""

@@ -10,7 +10,7 @@ the others. Used by ``examples/plot_synthetic_validation.py``,
 import numpy as np
 
 from ..datasets import CONTROLS, make_sparse_linear
-from ._protocol import errors, fit_and_measure, interval, separated
+from ._protocol import PLOT_STYLE, errors, fit_and_measure, interval, separated
 
 
 def synthetic_study(
@@ -219,9 +219,19 @@ def plot_synthetic(rows, path=None):
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with plt.rc_context(PLOT_STYLE):
+        fig = _plot_synthetic(plt, rows)
+        fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
+
+
+def _plot_synthetic(plt, rows):
     sparse = [r for r in rows if r["data"] == "sparse-linear"]
     controls = [r for r in rows if r["data"] != "sparse-linear"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
 
     ax = axes[0]
     half = [r["half_avg_active"] for r in sparse]
@@ -243,7 +253,7 @@ def plot_synthetic(rows, path=None):
         ylabel="metric (held out, 95% interval)",
         title="(a) metrics against the truth",
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
 
     compare = [r for r in sparse if r["avg_active"] in (5, 10, 20)] + controls
     names = [
@@ -260,7 +270,7 @@ def plot_synthetic(rows, path=None):
         )  # fmt: skip
     axes[1].set_xticks(x, names, rotation=30)
     axes[1].set(title="(b) sparse-linear data against controls", ylabel="metric")
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=10)
 
     ax = axes[2]
     ax.bar(
@@ -275,9 +285,5 @@ def plot_synthetic(rows, path=None):
     ax.set_xticks(x, names, rotation=30)
     ax.set_title("(Fig. 4) the naive metrics are fooled")
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+    ax.legend(handles=handles, loc="upper left", fontsize=10)
     return fig

@@ -140,3 +140,42 @@ def test_seed_spread_refits_the_dictionary(tiny_bert_dir):
     assert len(seeds) == 2 and seeds[0] == rows[0]["normalized_loss"]
     assert seeds[1] != seeds[0]  # another initialisation, another dictionary
     assert "over 2 seeds" in rows[0]["verdict"]
+
+
+def _layer_row(layer, ev):
+    def metrics(ev):
+        return {
+            "normalized_loss": 3.0,
+            "normalized_loss_ci": [2.9, 3.1],
+            "avg_coef_norm": 2.0,
+            "avg_coef_norm_ci": [1.9, 2.1],
+            "explained_variance": ev,
+            "explained_variance_ci": [ev - 0.001, ev + 0.001],
+        }
+
+    row = {"layer": layer, **metrics(ev)}
+    row["controls"] = {"gaussian": metrics(ev - 0.01), "random_weights": metrics(ev)}
+    return row
+
+
+def test_layer_figure_has_the_098_line_markers_and_readable_fonts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from skfeatsparse.studies import plot_layers
+
+    # one layer, explained variance far from 0.98 and within 0.002 of itself
+    fig = plot_layers({"m": [_layer_row(3, 0.90)]})
+    ev = fig.axes[2]
+    low, high = ev.get_ylim()
+    assert low < 0.889 and high > 0.98  # the data and the paper's target
+    lines = [line for line in ev.get_lines() if list(line.get_ydata()) == [0.98] * 2]
+    assert len(lines) == 1 and "0.98" in lines[0].get_label()
+    for ax in fig.axes[:3]:
+        series = [line for line in ax.get_lines() if len(line.get_xdata()) == 1]
+        assert len(series) >= 3  # the model and both controls
+        assert all(line.get_marker() not in (None, "", "None") for line in series)
+        assert ax.xaxis.label.get_fontsize() >= 12
+    plt.close(fig)
