@@ -22,6 +22,7 @@ from ._protocol import (
     interval,
     measure,
     report,
+    seed_spread,
     split_rows,
 )
 
@@ -95,7 +96,7 @@ def embeddings_study(
             "n_features": int(E.shape[1]),
         }
         row.update(fit_and_measure(E[train], E[test], **settings))
-        _seed_spread(row, E[train], E[test], n_seeds, settings)
+        seed_spread(row, E[train], E[test], n_seeds, settings)
         row["controls"] = {}
         if "gaussian" in controls:
             G = gaussian_like(E[train], E.shape[0], random_state)
@@ -111,19 +112,6 @@ def embeddings_study(
         if progress:
             progress(row)
     return rows
-
-
-def _seed_spread(row, X_train, X_test, n_seeds, settings):
-    """Refit with seeds ``random_state + 1, ...``: ``normalized_loss_seeds``."""
-    if n_seeds > 1:
-        seed = settings["random_state"]
-        row["normalized_loss_seeds"] = [row["normalized_loss"]] + [
-            fit_and_measure(
-                X_train, X_test, **{**settings, "random_state": seed + i,
-                                    "confidence": None},
-            )["normalized_loss"]
-            for i in range(1, n_seeds)
-        ]  # fmt: skip
 
 
 def _layer_activations(act, train_texts, test_texts, layers, max_tokens, seed):
@@ -265,7 +253,7 @@ def layers_study(
         row.update(measure(dl, X_train, X_test, confidence=confidence,
                            n_resamples=n_resamples))  # fmt: skip
         row.update(fit_time=fit_time, transform_alpha_ratio=ratio)
-        _seed_spread(row, X_train, X_test, n_seeds, settings)
+        seed_spread(row, X_train, X_test, n_seeds, settings)
         row["controls"] = {
             name: fit_and_measure(*data[name][layer], **settings) for name in controls
         }

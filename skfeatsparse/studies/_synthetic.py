@@ -10,7 +10,15 @@ the others. Used by ``examples/plot_synthetic_validation.py``,
 import numpy as np
 
 from ..datasets import CONTROLS, make_sparse_linear
-from ._protocol import PLOT_STYLE, errors, fit_and_measure, interval, separated
+from ._protocol import (
+    PLOT_STYLE,
+    errors,
+    fit_and_measure,
+    interval,
+    seed_spread,
+    seeds_clause,
+    separated,
+)
 
 
 def synthetic_study(
@@ -77,24 +85,21 @@ def synthetic_study(
             row = {"data": data}
             true_components = held_out = None
         X = X.astype(dtype, copy=False)
-        seeds = []
-        for seed in range(random_state, random_state + n_seeds):
-            measured = fit_and_measure(
-                X[:n_samples],
-                X[n_samples:],
-                dictionary_ratio=dictionary_ratio,
-                random_state=seed,
-                fit_params=fit_params,
-                confidence=confidence,
-                n_resamples=n_resamples,
-                true_components=true_components,
-                true_code=held_out,
+        settings = dict(
+            dictionary_ratio=dictionary_ratio,
+            random_state=random_state,
+            fit_params=fit_params,
+            confidence=confidence,
+            n_resamples=n_resamples,
+        )
+        X_train, X_test = X[:n_samples], X[n_samples:]
+        row.update(
+            fit_and_measure(
+                X_train, X_test, true_components=true_components,
+                true_code=held_out, **settings,
             )
-            seeds.append(measured["normalized_loss"])
-            if len(seeds) == 1:
-                row.update(measured)
-        if n_seeds > 1:
-            row["normalized_loss_seeds"] = seeds
+        )  # fmt: skip
+        seed_spread(row, X_train, X_test, n_seeds, settings)
         row["verdict"] = _row_verdict(row)
         rows.append(row)
         if progress:
@@ -118,9 +123,7 @@ def _row_verdict(row):
         )
     else:
         text += "; not sparse-linear (a control)"
-    if "normalized_loss_seeds" in row:
-        seeds = row["normalized_loss_seeds"]
-        text += f"; over {len(seeds)} seeds {min(seeds):.2f}-{max(seeds):.2f}"
+    text += seeds_clause(row)
     return text + "."
 
 
