@@ -95,8 +95,11 @@ def embeddings_study(
             "n_samples": int(E.shape[0]),
             "n_features": int(E.shape[1]),
         }
-        row.update(fit_and_measure(E[train], E[test], **settings))
-        seed_spread(row, E[train], E[test], n_seeds, settings)
+        measured, dl = fit_and_measure(
+            E[train], E[test], return_dictionary=True, **settings
+        )
+        row.update(measured)
+        seed_spread(row, dl, E[train], E[test], n_seeds, settings)
         row["controls"] = {}
         if "gaussian" in controls:
             G = gaussian_like(E[train], E.shape[0], random_state)
@@ -253,7 +256,7 @@ def layers_study(
         row.update(measure(dl, X_train, X_test, confidence=confidence,
                            n_resamples=n_resamples))  # fmt: skip
         row.update(fit_time=fit_time, transform_alpha_ratio=ratio)
-        seed_spread(row, X_train, X_test, n_seeds, settings)
+        seed_spread(row, dl, X_train, X_test, n_seeds, settings)
         row["controls"] = {
             name: fit_and_measure(*data[name][layer], **settings) for name in controls
         }

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..decomposition import GreedyL1DictionaryLearning
-from ..metrics import METRICS, recovery_scores, sparsity_report
+from ..metrics import METRICS, dictionary_similarity, recovery_scores, sparsity_report
 
 # Report entries kept in a row, besides the metrics.
 _EXTRA = ("max_coef", "dead_atoms", "dense_atoms", "max_atom_cosine")
@@ -116,8 +116,11 @@ def fit_and_measure(
     n_resamples=1000,
     true_components=None,
     true_code=None,
+    return_dictionary=False,
 ):
     """Fit on ``X_train``, measure on ``X_test``; the row with its fit time.
+
+    With ``return_dictionary`` the fitted dictionary comes too: ``(row, dl)``.
 
     With ``true_components`` (synthetic data) the row also has the
     :func:`~skfeatsparse.metrics.recovery_scores` of the fitted dictionary:
@@ -147,32 +150,45 @@ def fit_and_measure(
                 dl.components_, true_components, code=code, true_code=true_code
             )
         )
-    return row
+    return (row, dl) if return_dictionary else row
 
 
-def seed_spread(row, X_train, X_test, n_seeds, settings):
-    """Refit with seeds ``random_state + 1, ...``: ``row["normalized_loss_seeds"]``.
+def seed_spread(row, dl, X_train, X_test, n_seeds, settings):
+    """Refit with seeds ``random_state + 1, ...``: how much the fit itself varies.
 
-    ``settings`` are those of :func:`fit_and_measure` that gave ``row``; the
-    refits measure the held-out estimate only (no intervals).
+    ``row`` and ``dl`` are what :func:`fit_and_measure` gave with
+    ``settings``. Adds ``row["normalized_loss_seeds"]`` (the held-out value of
+    each seed, the first being ``row``'s; no intervals for the refits) and
+    ``row["dictionary_similarity_seeds"]`` (the
+    :func:`~skfeatsparse.metrics.dictionary_similarity` of each refit's atoms
+    with ``dl``'s: 1 when every seed learns the same dictionary).
     """
     if n_seeds > 1:
         seed = settings["random_state"]
-        refit = {**settings, "confidence": None}
-        row["normalized_loss_seeds"] = [row["normalized_loss"]] + [
-            fit_and_measure(X_train, X_test, **{**refit, "random_state": seed + i})[
-                "normalized_loss"
-            ]
+        refit = {**settings, "confidence": None, "return_dictionary": True}
+        refits = [
+            fit_and_measure(X_train, X_test, **{**refit, "random_state": seed + i})
             for i in range(1, n_seeds)
+        ]
+        row["normalized_loss_seeds"] = [row["normalized_loss"]] + [
+            r["normalized_loss"] for r, _ in refits
+        ]
+        row["dictionary_similarity_seeds"] = [
+            float(dictionary_similarity(dl.components_, other.components_))
+            for _, other in refits
         ]
 
 
 def seeds_clause(row):
-    """``"; over 2 seeds 5.10-5.40"`` for a row with a seed spread, else ``""``."""
+    """``"; over 2 seeds 5.10-5.40, atoms matched ... 0.93"`` for a row with seeds, else ``""``."""
     seeds = row.get("normalized_loss_seeds")
     if not seeds:
         return ""
-    return f"; over {len(seeds)} seeds {min(seeds):.2f}-{max(seeds):.2f}"
+    text = f"; over {len(seeds)} seeds {min(seeds):.2f}-{max(seeds):.2f}"
+    similarity = row.get("dictionary_similarity_seeds")
+    if similarity:
+        text += f", atoms matched across seeds at cosine {min(similarity):.2f}"
+    return text
 
 
 def gap(row):

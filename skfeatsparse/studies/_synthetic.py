@@ -93,13 +93,12 @@ def synthetic_study(
             n_resamples=n_resamples,
         )
         X_train, X_test = X[:n_samples], X[n_samples:]
-        row.update(
-            fit_and_measure(
-                X_train, X_test, true_components=true_components,
-                true_code=held_out, **settings,
-            )
+        measured, dl = fit_and_measure(
+            X_train, X_test, true_components=true_components,
+            true_code=held_out, return_dictionary=True, **settings,
         )  # fmt: skip
-        seed_spread(row, X_train, X_test, n_seeds, settings)
+        row.update(measured)
+        seed_spread(row, dl, X_train, X_test, n_seeds, settings)
         row["verdict"] = _row_verdict(row)
         rows.append(row)
         if progress:

@@ -25,6 +25,11 @@ def test_synthetic_study_rows_and_verdict():
         assert row["n_train"] == 400 and row["n_test"] == 200
         assert len(row["normalized_loss_seeds"]) == 2
         assert row["normalized_loss_seeds"][0] == row["normalized_loss"]
+        (similarity,) = row["dictionary_similarity_seeds"]
+        assert 0 < similarity < 1  # another seed, another (similar) dictionary
+        assert f"atoms matched across seeds at cosine {similarity:.2f}" in row[
+            "verdict"
+        ]
         assert row["verdict"].endswith(".")
     for row in rows[:2]:  # sparse-linear: recovery of the true features
         # 16 atoms for 32 true features: mcc is over the 16 matched ones
@@ -126,6 +131,17 @@ def test_layers_study_one_penalty_rule_and_controls(tiny_bert_dir):
     )  # fmt: skip
     assert fixed[0]["transform_alpha"] == pytest.approx(fixed[0]["alpha"] * 0.5)
     assert fixed[0]["controls"] == {}
+
+
+def test_seeds_learn_the_same_sparse_features_but_not_gaussian_ones():
+    # Sparse-linear data has one dictionary to find: two seeds agree on it
+    # far more closely than on a Gaussian, where any basis is as good.
+    sparse, gaussian = synthetic_study(
+        (2,), ("gaussian",), n_samples=1500, n_test=300, n_features=8,
+        dictionary_ratio=4, max_iter=15, n_resamples=50, n_seeds=2,
+    )  # fmt: skip
+    assert sparse["dictionary_similarity_seeds"][0] > 0.85
+    assert gaussian["dictionary_similarity_seeds"][0] < 0.8
 
 
 def test_seed_spread_refits_the_dictionary(tiny_bert_dir):
