@@ -196,6 +196,11 @@ def test_layers_on_a_local_model_and_text_file(
         assert low <= row["normalized_loss"] <= high
         assert row["normalized_loss_in_sample"] > 0
         assert row["verdict"] in out and f"layer {row['layer']}: " in row["verdict"]
+        atoms = (
+            f"| layer {row['layer']} | {row['n_components']} | {row['dead_atoms']} |"
+        )
+        assert atoms in out  # the per-atom table
+    assert "atom by atom" in results["layers"]["tables"][1]["title"]
     assert set(results["times"]) == {"layers", "total"}
     assert (tmp_path / "layer_sparsity.png").exists()
     _check_summary(out, results, "layers")

@@ -148,6 +148,7 @@ def run_synthetic(args, run):
     table = format_table(rows)
     print(f"\n{title}\n")
     print(table)
+    atoms = _atoms_table(rows, "Figure 1")
     _verdicts(rows)
     verdict = synthetic_verdict(rows)
     print(f"\n{verdict}")
@@ -158,7 +159,7 @@ def run_synthetic(args, run):
         "settings": _jsonable(settings),
         "time": part.elapsed(),
         "plot": "synthetic_validation.png",
-        "tables": [{"title": title, "markdown": table}],
+        "tables": [{"title": title, "markdown": table}, atoms],
         "summary": [f"Figure 1: {verdict}", *(r["verdict"] for r in rows)],
     }
 
@@ -189,6 +190,7 @@ def run_embeddings(args, run):
     table = format_embeddings_table(rows)
     print(f"\n{title}\n")
     print(table)
+    atoms = _atoms_table(rows, "Figure 2")
     _verdicts(rows)
     plot_embeddings(rows, run.out / "token_embeddings.png")
     return {
@@ -197,9 +199,19 @@ def run_embeddings(args, run):
         "settings": _jsonable(settings),
         "time": part.elapsed(),
         "plot": "token_embeddings.png",
-        "tables": [{"title": title, "markdown": table}],
+        "tables": [{"title": title, "markdown": table}, atoms],
         "summary": [f"Figure 2: {r['verdict']}" for r in rows],
     }
+
+
+def _atoms_table(rows, figure, write=print):
+    """Print and return the per-atom table of a figure's rows."""
+    from ..studies import format_atoms_table
+
+    title = f"{figure} -- the dictionaries atom by atom, on the held-out rows"
+    table = format_atoms_table(rows)
+    write(f"\n{title}\n\n{table}")
+    return {"title": title, "markdown": table}
 
 
 def _model_title(model):
@@ -262,6 +274,7 @@ def run_layers(args, run):
             table = format_layers_table(rows)
             bar.write(f"\n{title}\n\n{table}")
             tables.append({"title": title, "markdown": table})
+            tables.append(_atoms_table(rows, f"Figure 3, {label}", bar.write))
             summary += [f"Figure 3, {label}: {r['verdict']}" for r in rows]
             print()
             for row in rows:

@@ -15,10 +15,12 @@ from ._language import (
     plot_layers,
     random_weights_model,
 )
+from ._protocol import format_atoms_table
 from ._synthetic import format_table, plot_synthetic, synthetic_study, synthetic_verdict
 
 __all__ = [
     "embeddings_study",
+    "format_atoms_table",
     "format_embeddings_table",
     "format_layers_table",
     "format_table",

@@ -15,6 +15,7 @@ from ._protocol import (
     errors,
     fit_and_measure,
     interval,
+    row_name,
     seed_spread,
     seeds_clause,
     separated,
@@ -106,12 +107,8 @@ def synthetic_study(
     return rows
 
 
-def _label(row):
-    return f"a={row['avg_active']:g}" if "avg_active" in row else row["data"]
-
-
 def _row_verdict(row):
-    text = f"{_label(row)}: normalized loss {interval(row)} held out "
+    text = f"{row_name(row)}: normalized loss {interval(row)} held out "
     text += f"(in-sample {row['normalized_loss_in_sample']:.2f})"
     if "true_avg_coef_norm" in row:
         true = row["true_avg_coef_norm"]

@@ -5,6 +5,7 @@ import pytest
 
 from skfeatsparse.studies import (
     embeddings_study,
+    format_atoms_table,
     format_table,
     layers_study,
     random_weights_model,
@@ -27,9 +28,9 @@ def test_synthetic_study_rows_and_verdict():
         assert row["normalized_loss_seeds"][0] == row["normalized_loss"]
         (similarity,) = row["dictionary_similarity_seeds"]
         assert 0 < similarity < 1  # another seed, another (similar) dictionary
-        assert f"atoms matched across seeds at cosine {similarity:.2f}" in row[
-            "verdict"
-        ]
+        assert (
+            f"atoms matched across seeds at cosine {similarity:.2f}" in row["verdict"]
+        )
         assert row["verdict"].endswith(".")
     for row in rows[:2]:  # sparse-linear: recovery of the true features
         # 16 atoms for 32 true features: mcc is over the 16 matched ones
@@ -131,6 +132,22 @@ def test_layers_study_one_penalty_rule_and_controls(tiny_bert_dir):
     )  # fmt: skip
     assert fixed[0]["transform_alpha"] == pytest.approx(fixed[0]["alpha"] * 0.5)
     assert fixed[0]["controls"] == {}
+
+
+def test_atoms_table_names_rows_and_shows_seeds_only_where_refitted():
+    base = dict(n_components=16, dead_atoms=2, dense_atoms=5, max_atom_cosine=0.91234)
+    rows = [
+        {"layer": 3, **base},
+        {"avg_active": 10.0, **base, "normalized_loss_seeds": [5.4, 5.1, 5.3],
+         "dictionary_similarity_seeds": [0.95, 0.9]},
+        {"model": "minilm", **base},
+        {"data": "gaussian", **base},
+    ]  # fmt: skip
+    lines = format_atoms_table(rows).splitlines()
+    assert lines[0].count("|") == lines[1].count("|") == 8
+    assert lines[2] == "| layer 3 | 16 | 2 | 5 | 0.912 | - | - |"
+    assert lines[3] == "| a=10 | 16 | 2 | 5 | 0.912 | 5.10-5.40 | 0.900 |"
+    assert lines[4].startswith("| minilm |") and lines[5].startswith("| gaussian |")
 
 
 def test_seeds_learn_the_same_sparse_features_but_not_gaussian_ones():
