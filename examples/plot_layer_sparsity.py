@@ -16,6 +16,8 @@ random weights.
 # %%
 import sys
 
+import matplotlib.pyplot as plt
+
 from skfeatsparse.activations import default_corpus
 from skfeatsparse.studies import format_layers_table, layers_study, plot_layers
 
@@ -44,4 +46,5 @@ for row in rows:
 # %%
 # Held-out normalized loss, S_1 and explained variance for each hidden state
 # (0 = the embedding layer's output), with both controls.
-plot_layers({"all-MiniLM-L6-v2": rows}, "layer_sparsity.png")
+plot_layers({"all-MiniLM-L6-v2": rows})
+plt.show()

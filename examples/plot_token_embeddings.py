@@ -15,6 +15,8 @@ with ``skfeatsparse embeddings --model NAME``.
 # %%
 import sys
 
+import matplotlib.pyplot as plt
+
 from skfeatsparse.studies import (
     embeddings_study,
     format_embeddings_table,
@@ -35,4 +37,5 @@ print(rows[0]["verdict"])
 # A lower normalized loss means fewer active features per sample. At 8d the
 # dictionary has about 3 training tokens per atom and memorises them: the
 # verdict then says how far the held-out value lies above the in-sample one.
-plot_embeddings(rows, "token_embeddings.png")
+plot_embeddings(rows)
+plt.show()

@@ -8,8 +8,10 @@ a bare ``skfeatsparse`` does). Each prints a table and writes
 
 import argparse
 import inspect
+import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 from .. import __version__
@@ -65,6 +67,16 @@ def _versions():
         if module is not None:
             versions[name] = module.__version__
     return versions
+
+
+def _machine():
+    """Where and when the numbers were measured (the docs quote it)."""
+    return {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+    }
 
 
 def _progress(part, total, desc, initial=0):
@@ -588,6 +600,7 @@ def main(argv=None):
     except errors as error:
         return _fail(_one_line(error))
     run.record["versions"] = _versions()
+    run.record["machine"] = _machine()
     kept = f"what finished is in {out / RESULTS}; continue with --resume"
     try:
         for study in studies:
