@@ -344,8 +344,13 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         Examples
         --------
         >>> prov = act.provenance(texts)  # doctest: +SKIP
-        >>> top = X[:, 7].argsort()[::-1][:10]  # doctest: +SKIP
+        >>> codes = dictionary.transform(act.transform(texts))  # doctest: +SKIP
+        >>> top = codes[:, 7].argsort()[::-1][:10]  # doctest: +SKIP
         >>> prov.token[top]  # feature 7's max-activating tokens  # doctest: +SKIP
+
+        (``act.transform(texts)[:, 7]`` would rank raw hidden unit 7, not a
+        feature.) The gallery's "Max-activating contexts" example prints them
+        in their texts.
         """
         check_is_fitted(self)
         texts = check_texts(X)
