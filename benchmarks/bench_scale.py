@@ -698,7 +698,8 @@ def target_lines(results):
     for name, t in results["targets"].items():
         detail = ", ".join(f"{k}={v:.3g}" for k, v in t.items() if k != "met")
         lines.append(
-            f"[{'x' if t['met'] else ' '}] {name}" + (f" ({detail})" if detail else "")
+            f"{'met' if t['met'] else 'MISSED'}: {name}"
+            + (f" ({detail})" if detail else "")
         )
     return lines
 
@@ -729,7 +730,8 @@ def format_rst(results):
             lines += [f"     - {cell}" for cell in row[1:]]
         lines.append("")
     lines += ["Targets:", ""] + [
-        f"- ``{line[:3]}`` {line[4:]}" for line in target_lines(results)
+        "- **{}**:{}".format(*line.split(":", 1)).replace("**MISSED**", "**missed**")
+        for line in target_lines(results)
     ]
     return "\n".join(lines) + "\n"
 
