@@ -46,7 +46,7 @@ act = TransformerActivations("default", layer=3)
 folder = tempfile.mkdtemp()
 cache = cache_activations(act, texts, f"{folder}/acts", layers=[3])
 X = np.asarray(cache[3], dtype=np.float32)
-groups = cache.provenance().text_index
+groups = cache.provenance.text_index
 print(f"{X.shape[0]} tokens of {len(texts)} texts, width {X.shape[1]}")
 
 # %%
