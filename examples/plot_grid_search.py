@@ -66,11 +66,11 @@ search.fit(X, groups=groups)
 held_out = -search.cv_results_["mean_test_score"]
 spread = search.cv_results_["std_test_score"]
 in_sample = -search.cv_results_["mean_train_score"]
-print("| atoms | atoms per training token | held out | in-sample | gap |")
+print("| atoms | training tokens per atom | held out | in-sample | gap |")
 print("|---|---|---|---|---|")
 n_train = X.shape[0] * 2 / 3
 for k, h, s, i in zip(sizes, held_out, spread, in_sample):
-    print(f"| {k} | 1 per {n_train / k:.0f} | {h:.2f} +- {s:.2f} | {i:.2f} "
+    print(f"| {k} | {n_train / k:.0f} | {h:.2f} +- {s:.2f} | {i:.2f} "
           f"| {100 * (h / i - 1):+.0f}% |")  # fmt: skip
 print(f"best n_components: {search.best_params_['n_components']}")
 
