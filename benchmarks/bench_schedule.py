@@ -24,16 +24,18 @@ from _common import write_json
 from sklearn.exceptions import ConvergenceWarning
 
 from skfeatsparse.datasets import make_gaussian, make_sparse_linear
-from skfeatsparse.decomposition import GreedyL1DictionaryLearning
+from skfeatsparse.decomposition import GreedyL1DictionaryLearning, _dict_learning
 from skfeatsparse.metrics import sparsity_report
 
-# Name -> fit parameters; the first is the reference the others are held to.
+# Name -> (fit parameters, warm-up tolerance); the first is the reference the
+# others are held to. The warm-up tolerance (the fit's _WARMUP_TOL) ends a
+# warm-up round once a pass gains less than it; 0 ends it at ``tol`` as the
+# target rounds (the schedule before it existed).
 SCHEDULES = {
-    "default": {},
-    "tol=3e-3": {"tol": 3e-3},
-    "warm-up 0.25": {"warmup_fraction": 0.25},
-    "warm-up (4, 2)": {"alpha_warmup": (4.0, 2.0)},
-    "warm-up 0.25, tol=3e-3": {"warmup_fraction": 0.25, "tol": 3e-3},
+    "warm-up tol=tol (before)": ({}, 0.0),
+    "warm-up tol=1e-2": ({}, 1e-2),
+    "warm-up tol=3e-2": ({}, 3e-2),
+    "tol=3e-3": ({"tol": 3e-3}, 0.0),
 }
 
 
@@ -48,7 +50,9 @@ def datasets(avg_actives, n_samples, n_test, n_features, gaussian=True):
         yield "gaussian", X.astype(np.float32)
 
 
-def fit_curve(X_train, X_test, step, params, *, confidence, n_resamples):
+def fit_curve(X_train, X_test, step, schedule, *, confidence, n_resamples):
+    params, warmup_tol = schedule
+    _dict_learning._WARMUP_TOL = warmup_tol
     dl = GreedyL1DictionaryLearning(
         n_components=8 * X_train.shape[1],
         dictionary_step=step,
@@ -67,6 +71,7 @@ def fit_curve(X_train, X_test, step, params, *, confidence, n_resamples):
     row = {
         "fit_time": fit_time,
         "passes": int(dl.n_iter_),
+        "warmup_passes": int((h["alpha"] > 1.02 * dl.alpha_).sum()),
         "alpha_": dl.alpha_,
         "final_objective": float(h["objective"][-1]),
         "normalized_loss": float(report["normalized_loss"]),
@@ -105,10 +110,15 @@ def main(argv=None):
     # Compile the kernels before anything is timed.
     warm = make_sparse_linear(512, 8, avg_active=2, random_state=0)
     for step in args.steps:
-        fit_curve(warm[:256], warm[256:], step, {}, confidence=None, n_resamples=1)
+        fit_curve(
+            warm[:256], warm[256:], step, ({}, 0.0), confidence=None, n_resamples=1
+        )
     results = {
         "setting": vars(args),
-        "schedules": {k: SCHEDULES[k] for k in args.schedules},
+        "schedules": {
+            k: {"params": SCHEDULES[k][0], "warmup_tol": SCHEDULES[k][1]}
+            for k in args.schedules
+        },
         "rows": [],
     }
     for name, X in datasets(
