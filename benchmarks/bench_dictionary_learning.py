@@ -214,6 +214,8 @@ def coding_pass(X, dl, args):
             ),
             "mean_nonzero": float((code > 0).sum(1).mean()),
         }
+    if args.omp_samples <= 0:
+        return rows
     k = max(1, round(rows["float64"]["mean_nonzero"]))
     n_omp = min(X.shape[0], args.omp_samples)
     omp, _ = best_of(
@@ -310,6 +312,14 @@ def main(argv=None):
         "results JSON instead of fitting it (said so in the output)",
     )
     parser.add_argument(
+        "--coding-only",
+        metavar="NPZ",
+        help="skip the fits: time the coding passes (part 2) with the dictionary "
+        "saved in this .npz (arrays 'components' and 'mean', e.g. from an "
+        "earlier run's --save-dictionary)",
+    )
+    parser.add_argument("--save-dictionary", metavar="NPZ")
+    parser.add_argument(
         "--quick", action="store_true", help="small sizes, for smoke tests"
     )
     parser.add_argument("--out", default="benchmarks/results/dictionary_learning.json")
@@ -338,7 +348,11 @@ def main(argv=None):
     }
     print(f"data: {X.shape}, a={args.avg_active}, true S_1 = {true_s1:.2f}", flush=True)
 
+    if args.coding_only:
+        return coding_only(X, args, results)
     dl, mod = fit_ours(X, args, "mod")
+    if args.save_dictionary:
+        np.savez(args.save_dictionary, components=dl.components_, mean=dl.mean_)
     print(
         f"ours (MOD): {len(mod['time'])} passes in {mod['time'][-1]:.1f} s", flush=True
     )
@@ -375,6 +389,50 @@ def main(argv=None):
     return results
 
 
+def coding_only(X, args, results):
+    """Part 2 alone, with a saved dictionary (the fits take most of the run)."""
+    saved = np.load(args.coding_only)
+    dl = GreedyL1DictionaryLearning()
+    dl.components_, dl.mean_ = saved["components"], saved["mean"]
+    results["dictionary"] = args.coding_only
+    cp = results["coding_pass"] = coding_pass(X, dl, args)
+    cp["gaussian"] = gaussian_pass(args)
+    print_coding(cp, results["setting"]["avg_active"])
+    write_json(args.out, results)
+    print(f"wrote {args.out}")
+    return results
+
+
+def print_coding(cp, avg_active):
+    print(
+        "\n| coding pass | floor X @ D.T (s) | greedy before (s) | ratio | "
+        "greedy (s) | ratio |"
+    )
+    print("|---|---|---|---|---|---|")
+    for dtype in ("float64", "float32"):
+        r = cp[dtype]
+        print(
+            f"| a={avg_active:g}, {dtype} | "
+            f"{r['floor_matmul']:.3f} | {r['greedy_before']:.3f} | "
+            f"{r['ratio_to_floor_before']:.2f}x | {r['greedy']:.3f} "
+            f"| {r['ratio_to_floor']:.2f}x |"
+        )
+    g = cp["gaussian"]
+    for dtype in ("float64", "float32"):
+        r = g[dtype]
+        print(
+            f"| Gaussian, {dtype} | {r['floor_matmul']:.3f} | "
+            f"{r['greedy_before']:.3f} | {r['ratio_to_floor_before']:.2f}x | "
+            f"{r['greedy']:.3f} | {r['ratio_to_floor']:.2f}x |"
+        )
+    print(
+        "Gaussian control rows/s (float64, float32): before "
+        f"{g['float64']['rows_per_second_before']:.0f}, "
+        f"{g['float32']['rows_per_second_before']:.0f}; now "
+        f"{g['float64']['rows_per_second']:.0f}, {g['float32']['rows_per_second']:.0f}"
+    )
+
+
 def print_table(results):
     fit, true_s1 = results["fit"], results["setting"]["true_avg_coef_norm"]
     print("\n| fit | passes | time (s) | objective | normalized loss | NL / true S_1 |")
@@ -405,33 +463,7 @@ def print_table(results):
             )
         )
     cp = results["coding_pass"]
-    print(
-        "\n| coding pass | floor X @ D.T (s) | greedy before (s) | ratio | "
-        "greedy (s) | ratio |"
-    )
-    print("|---|---|---|---|---|---|")
-    for dtype in ("float64", "float32"):
-        r = cp[dtype]
-        print(
-            f"| a={results['setting']['avg_active']:g}, {dtype} | "
-            f"{r['floor_matmul']:.3f} | {r['greedy_before']:.3f} | "
-            f"{r['ratio_to_floor_before']:.2f}x | {r['greedy']:.3f} "
-            f"| {r['ratio_to_floor']:.2f}x |"
-        )
-    g = cp["gaussian"]
-    for dtype in ("float64", "float32"):
-        r = g[dtype]
-        print(
-            f"| Gaussian, {dtype} | {r['floor_matmul']:.3f} | "
-            f"{r['greedy_before']:.3f} | {r['ratio_to_floor_before']:.2f}x | "
-            f"{r['greedy']:.3f} | {r['ratio_to_floor']:.2f}x |"
-        )
-    print(
-        "Gaussian control rows/s (float64, float32): before "
-        f"{g['float64']['rows_per_second_before']:.0f}, "
-        f"{g['float32']['rows_per_second_before']:.0f}; now "
-        f"{g['float64']['rows_per_second']:.0f}, {g['float32']['rows_per_second']:.0f}"
-    )
+    print_coding(cp, results["setting"]["avg_active"])
     omp = cp["omp"]
     print(
         f"sklearn OMP ({omp['n_nonzero_coefs']} atoms/sample): "

@@ -29,10 +29,10 @@ from skfeatsparse.metrics import sparsity_report
 
 # Name -> (fit parameters, warm-up tolerance); the first is the reference the
 # others are held to. The warm-up tolerance (the fit's _WARMUP_TOL) ends a
-# warm-up round once a pass gains less than it; 0 ends it at ``tol`` as the
-# target rounds (the schedule before it existed).
+# warm-up round once a pass gains less than it; 0 (the default) ends it at
+# ``tol``, as the rounds at the target penalty.
 SCHEDULES = {
-    "warm-up tol=tol (before)": ({}, 0.0),
+    "default": ({}, 0.0),
     "warm-up tol=1e-2": ({}, 1e-2),
     "warm-up tol=3e-2": ({}, 3e-2),
     "tol=3e-3": ({"tol": 3e-3}, 0.0),
@@ -102,8 +102,16 @@ def main(argv=None):
     parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES))
     parser.add_argument("--n-resamples", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        help="no fitting: merge the rows of these results JSONs (e.g. one run "
+        "per dictionary step) into --out and its PNG",
+    )
     parser.add_argument("--out", default="benchmarks/results/schedule.json")
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
     if args.quick:
         args.avg_actives, args.n_samples, args.n_test = [5], 2048, 512
         args.n_features, args.schedules = 16, args.schedules[:2]
@@ -150,6 +158,32 @@ def main(argv=None):
     return results
 
 
+def combine(paths, out):
+    import json
+
+    results = {"setting": [], "schedules": {}, "rows": []}
+    for path in paths:
+        with open(path) as f:
+            part = json.load(f)
+        results["setting"].append(part["setting"])
+        results["schedules"].update(part["schedules"])
+        for row in part["rows"]:
+            # Runs from before the reference schedule was named "default".
+            if row["schedule"] == "warm-up tol=tol (before)":
+                row["schedule"] = "default"
+            results["rows"].append(row)
+    results["schedules"] = {
+        ("default" if k == "warm-up tol=tol (before)" else k): v
+        for k, v in results["schedules"].items()
+    }
+    for row in results["rows"]:
+        print_row(row)
+    out = write_json(out, results)
+    plot(results, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return results
+
+
 def print_row(row, flush=False):
     if "speedup" in row:
         inside = "yes" if row["inside_reference_ci"] else "NO"
@@ -170,6 +204,7 @@ def plot(results, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     names = list(dict.fromkeys(r["data"] for r in results["rows"]))
     n_cols = min(3, len(names))
@@ -178,7 +213,8 @@ def plot(results, path):
         n_rows, n_cols, figsize=(5 * n_cols, 3.8 * n_rows), squeeze=False
     )
     styles = {"mod": "-", "gradient": "--"}
-    colors = {s: f"C{i}" for i, s in enumerate(results["schedules"])}
+    pairs = dict.fromkeys((r["step"], r["schedule"]) for r in results["rows"])
+    colors = {pair: f"C{i}" for i, pair in enumerate(pairs)}
     for ax, name in zip(axes.flat, names):
         for row in (r for r in results["rows"] if r["data"] == name):
             c = row["curve"]
@@ -187,13 +223,18 @@ def plot(results, path):
             t, y = np.asarray(c["time"]), np.asarray(c["objective"])
             ax.plot(
                 t[at_final], y[at_final], styles[row["step"]], marker="o", ms=3,
-                color=colors[row["schedule"]],
+                color=colors[row["step"], row["schedule"]],
                 label=f"{row['step']}, {row['schedule']}",
             )  # fmt: skip
             ax.plot(
-                t[~at_final], y[~at_final], "x", ms=3, color=colors[row["schedule"]]
+                t[~at_final],
+                y[~at_final],
+                "x",
+                ms=3,
+                color=colors[row["step"], row["schedule"]],
             )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{name} (x: warm-up passes)")
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("objective at the pass's alpha")
