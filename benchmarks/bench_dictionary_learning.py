@@ -10,7 +10,11 @@ n=16384, a=10 active features, sigma=0.1, our alpha fixed at 0.095 (the value
    after one epoch (its ``alpha`` is ours / 2: its objective is half ours);
    the time each of ours takes to reach scikit-learn's one-epoch objective;
 2. one coding pass with the converged dictionary: ``greedy_l1_encode`` against
-   ``sparse_encode(algorithm="omp")`` and against the floor, one matrix product;
+   ``sparse_encode(algorithm="omp")`` and against the floor, one matrix product,
+   with the kernel of today and, side by side, the kernel before issue 13
+   (``_legacy_kernel`` below, the same loop with numba's scalar ``max`` and a
+   linear argmax search); the same for the Gaussian control's dense codes
+   (rows per second, a dictionary fitted on it briefly);
 3. the peak memory of ``transform`` beyond its output on a large input.
 
 Prints a table, writes JSON (and a PNG of objective against time).
@@ -18,6 +22,7 @@ Prints a table, writes JSON (and a PNG of objective against time).
 """
 
 import argparse
+import json
 import platform
 import time
 import tracemalloc
@@ -26,12 +31,78 @@ import warnings
 import numpy as np
 import sklearn
 from _common import sparse_rows, write_json
+from numba import prange
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
 
 import skfeatsparse
-from skfeatsparse.datasets import make_sparse_linear
-from skfeatsparse.decomposition import GreedyL1DictionaryLearning, greedy_l1_encode
+from skfeatsparse.datasets import make_gaussian, make_sparse_linear
+from skfeatsparse.decomposition import (
+    GreedyL1DictionaryLearning,
+    _greedy,
+    greedy_l1_encode,
+)
 from skfeatsparse.metrics import sparsity_metrics
+from skfeatsparse.utils import parallel_kernel
+
+
+# The coding kernel before issue 13, kept here only to time it beside today's:
+# numba's max (a scalar reduction: LLVM does not vectorise it) and an
+# element-by-element search for the maximum's index.
+@parallel_kernel(boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
+def _legacy_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
+    n_samples, n_atoms = corr.shape
+    for j in prange(n_samples):
+        c = corr[j]
+        best_value = c[0]
+        for i in range(1, n_atoms):
+            best_value = max(best_value, c[i])
+        step = 0
+        while step < max_steps:
+            best = 0
+            while c[best] != best_value:
+                best += 1
+            coef = best_value - half_alpha
+            if coef <= stop:
+                break
+            code[j, best] += coef
+            g = gram[best]
+            best_value = c[0] - coef * g[0]
+            for i in range(n_atoms):
+                value = c[i] - coef * g[i]
+                c[i] = value
+                best_value = max(best_value, value)
+            step += 1
+        n_steps[j] = step
+
+
+def encode_with(kernel, X, D, alpha):
+    """``greedy_l1_encode`` with ``kernel`` as its compiled loop."""
+    today = _greedy._greedy_gram_kernel
+    _greedy._greedy_gram_kernel = kernel
+    try:
+        return greedy_l1_encode(X, D, alpha)
+    finally:
+        _greedy._greedy_gram_kernel = today
+
+
+def time_kernels(X, D, alpha, repeat):
+    """Best-of-``repeat`` seconds of the floor, today's and the old kernel,
+    interleaved so that contention on the machine hits all three alike."""
+    kernels = {"greedy": _greedy._greedy_gram_kernel, "greedy_before": _legacy_kernel}
+    for kernel in kernels.values():
+        encode_with(kernel, X[:64], D, alpha)  # compile outside the timing
+    times = {name: [] for name in ["floor_matmul", *kernels]}
+    codes = {}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        X @ D.T
+        times["floor_matmul"].append(time.perf_counter() - start)
+        for name, kernel in kernels.items():
+            start = time.perf_counter()
+            codes[name] = encode_with(kernel, X, D, alpha)
+            times[name].append(time.perf_counter() - start)
+    best = {name: min(t) for name, t in times.items()}
+    return best, codes
 
 
 def objective(X, code, components, alpha):
@@ -64,8 +135,8 @@ def fit_ours(X, args, step, time_budget=None):
         history = {k: list(v) for k, v in dl.history_.items()}
         while history["time"][-1] < time_budget and len(history["time"]) < 500:
             dl._history = history
-            dl._pass(X - dl.mean_, args.alpha)
-            dl._finish()
+            dl._pass(X - dl.mean_, args.alpha, forget=0.0)
+            dl._finish(dl.components_.dtype)
             history = {k: list(v) for k, v in dl.history_.items()}
     else:
         dl.fit(X)
@@ -132,15 +203,19 @@ def coding_pass(X, dl, args):
     rows = {}
     for dtype in (np.float64, np.float32):
         Xd, D = Xc.astype(dtype), dl.components_.astype(dtype)
-        greedy_l1_encode(Xd[:64], D, args.alpha)  # compile outside the timing
-        floor, _ = best_of(lambda Xd=Xd, D=D: Xd @ D.T)
-        ours, code = best_of(lambda Xd=Xd, D=D: greedy_l1_encode(Xd, D, args.alpha))
+        best, codes = time_kernels(Xd, D, args.alpha, args.repeat)
+        code = codes["greedy"]
         rows[np.dtype(dtype).name] = {
-            "floor_matmul": floor,
-            "greedy": ours,
-            "ratio_to_floor": ours / floor,
+            **best,
+            "ratio_to_floor": best["greedy"] / best["floor_matmul"],
+            "ratio_to_floor_before": best["greedy_before"] / best["floor_matmul"],
+            "max_code_difference_before": float(
+                np.abs(code - codes["greedy_before"]).max()
+            ),
             "mean_nonzero": float((code > 0).sum(1).mean()),
         }
+    if args.omp_samples <= 0:
+        return rows
     k = max(1, round(rows["float64"]["mean_nonzero"]))
     n_omp = min(X.shape[0], args.omp_samples)
     omp, _ = best_of(
@@ -157,6 +232,31 @@ def coding_pass(X, dl, args):
         "greedy_speedup": omp * X.shape[0] / n_omp / rows["float64"]["greedy"],
     }
     return rows
+
+
+def gaussian_pass(args):
+    """Rows per second on the Gaussian control: dense codes, hundreds of steps."""
+    G = make_gaussian(args.gaussian_samples * 2, args.n_features, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dl = GreedyL1DictionaryLearning(
+            alpha_warmup=(), alpha_rounds=2, max_iter=3, random_state=0
+        ).fit(G[: args.gaussian_samples])
+        rows = {}
+        X = G[args.gaussian_samples :] - dl.mean_
+        for dtype in (np.float64, np.float32):
+            Xd, D = X.astype(dtype), dl.components_.astype(dtype)
+            best, codes = time_kernels(Xd, D, dl.alpha_, args.repeat)
+            n = Xd.shape[0]
+            rows[np.dtype(dtype).name] = {
+                **best,
+                "rows_per_second": n / best["greedy"],
+                "rows_per_second_before": n / best["greedy_before"],
+                "ratio_to_floor": best["greedy"] / best["floor_matmul"],
+                "ratio_to_floor_before": best["greedy_before"] / best["floor_matmul"],
+                "mean_nonzero": float((codes["greedy"] > 0).sum(1).mean()),
+            }
+    return {"samples": args.gaussian_samples, "alpha": dl.alpha_, **rows}
 
 
 def transform_memory(dl, components, n_samples, batch_size, avg_active):
@@ -202,8 +302,23 @@ def main(argv=None):
     parser.add_argument("--sklearn-epochs", type=int, default=1)
     parser.add_argument("--eval-samples", type=int, default=2048)
     parser.add_argument("--omp-samples", type=int, default=4096)
+    parser.add_argument("--gaussian-samples", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory-samples", type=int, default=1_000_000)
     parser.add_argument("--skip-sklearn-fit", action="store_true")
+    parser.add_argument(
+        "--sklearn-from",
+        help="take scikit-learn's one-epoch time and objective from this earlier "
+        "results JSON instead of fitting it (said so in the output)",
+    )
+    parser.add_argument(
+        "--coding-only",
+        metavar="NPZ",
+        help="skip the fits: time the coding passes (part 2) with the dictionary "
+        "saved in this .npz (arrays 'components' and 'mean', e.g. from an "
+        "earlier run's --save-dictionary)",
+    )
+    parser.add_argument("--save-dictionary", metavar="NPZ")
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, for smoke tests"
     )
@@ -212,6 +327,7 @@ def main(argv=None):
     if args.quick:
         args.n_samples, args.n_features, args.max_passes = 2048, 32, 10
         args.eval_samples, args.omp_samples, args.memory_samples = 256, 512, 20_000
+        args.gaussian_samples = 256
 
     X, true_components, true_code = make_sparse_linear(
         args.n_samples,
@@ -232,19 +348,32 @@ def main(argv=None):
     }
     print(f"data: {X.shape}, a={args.avg_active}, true S_1 = {true_s1:.2f}", flush=True)
 
+    if args.coding_only:
+        return coding_only(X, args, results)
     dl, mod = fit_ours(X, args, "mod")
+    if args.save_dictionary:
+        np.savez(args.save_dictionary, components=dl.components_, mean=dl.mean_)
     print(
         f"ours (MOD): {len(mod['time'])} passes in {mod['time'][-1]:.1f} s", flush=True
     )
     _, gradient = fit_ours(X, args, "gradient", time_budget=mod["time"][-1])
     results["fit"] = {"mod": mod, "gradient": gradient}
     results["coding_pass"] = coding_pass(X, dl, args)
+    results["coding_pass"]["gaussian"] = gaussian_pass(args)
     results["transform_memory"] = transform_memory(
         dl, true_components, args.memory_samples, args.batch_size, args.avg_active
     )
-    if not args.skip_sklearn_fit:
-        print("scikit-learn MiniBatchDictionaryLearning, one epoch ...", flush=True)
-        sk = fit_sklearn(X, args)
+    if args.sklearn_from or not args.skip_sklearn_fit:
+        if args.sklearn_from:
+            with open(args.sklearn_from) as f:
+                sk = json.load(f)["fit"]["sklearn"]
+            sk = {k: sk[k] for k in ("epochs", "fit_time", "objective")} | {
+                k: sk[k] for k in ("normalized_loss", "nonzero_count", "eval_samples")
+            }
+            sk["from"] = args.sklearn_from
+        else:
+            print("scikit-learn MiniBatchDictionaryLearning, one epoch ...", flush=True)
+            sk = fit_sklearn(X, args)
         sk["mod_time_to_reach"] = time_to_reach(mod, sk["objective"], args.alpha)
         sk["gradient_time_to_reach"] = time_to_reach(
             gradient, sk["objective"], args.alpha
@@ -258,6 +387,50 @@ def main(argv=None):
     plot(results, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return results
+
+
+def coding_only(X, args, results):
+    """Part 2 alone, with a saved dictionary (the fits take most of the run)."""
+    saved = np.load(args.coding_only)
+    dl = GreedyL1DictionaryLearning()
+    dl.components_, dl.mean_ = saved["components"], saved["mean"]
+    results["dictionary"] = args.coding_only
+    cp = results["coding_pass"] = coding_pass(X, dl, args)
+    cp["gaussian"] = gaussian_pass(args)
+    print_coding(cp, results["setting"]["avg_active"])
+    write_json(args.out, results)
+    print(f"wrote {args.out}")
+    return results
+
+
+def print_coding(cp, avg_active):
+    print(
+        "\n| coding pass | floor X @ D.T (s) | greedy before (s) | ratio | "
+        "greedy (s) | ratio |"
+    )
+    print("|---|---|---|---|---|---|")
+    for dtype in ("float64", "float32"):
+        r = cp[dtype]
+        print(
+            f"| a={avg_active:g}, {dtype} | "
+            f"{r['floor_matmul']:.3f} | {r['greedy_before']:.3f} | "
+            f"{r['ratio_to_floor_before']:.2f}x | {r['greedy']:.3f} "
+            f"| {r['ratio_to_floor']:.2f}x |"
+        )
+    g = cp["gaussian"]
+    for dtype in ("float64", "float32"):
+        r = g[dtype]
+        print(
+            f"| Gaussian, {dtype} | {r['floor_matmul']:.3f} | "
+            f"{r['greedy_before']:.3f} | {r['ratio_to_floor_before']:.2f}x | "
+            f"{r['greedy']:.3f} | {r['ratio_to_floor']:.2f}x |"
+        )
+    print(
+        "Gaussian control rows/s (float64, float32): before "
+        f"{g['float64']['rows_per_second_before']:.0f}, "
+        f"{g['float32']['rows_per_second_before']:.0f}; now "
+        f"{g['float64']['rows_per_second']:.0f}, {g['float32']['rows_per_second']:.0f}"
+    )
 
 
 def print_table(results):
@@ -283,16 +456,14 @@ def print_table(results):
             f"\nours (MOD) reaches sklearn's one-epoch objective after "
             f"{reach if reach is None else round(reach, 1)} s: "
             f"{sk.get('speedup_mod', float('nan')):.0f}x sooner"
+            + (
+                f" (its epoch from {sk['from']}, an earlier run)"
+                if "from" in sk
+                else ""
+            )
         )
     cp = results["coding_pass"]
-    print("\n| coding pass | floor X @ D.T (s) | greedy (s) | ratio |")
-    print("|---|---|---|---|")
-    for dtype in ("float64", "float32"):
-        r = cp[dtype]
-        print(
-            f"| {dtype} | {r['floor_matmul']:.3f} | {r['greedy']:.3f} "
-            f"| {r['ratio_to_floor']:.2f}x |"
-        )
+    print_coding(cp, results["setting"]["avg_active"])
     omp = cp["omp"]
     print(
         f"sklearn OMP ({omp['n_nonzero_coefs']} atoms/sample): "

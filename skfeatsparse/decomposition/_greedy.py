@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..utils import in_forked_child, parallel_kernel, torch_device
+from ..utils import in_forked_child, parallel_kernel, torch_device, vector_max
 
 # The literal stopping rule "coefficient <= 0" can cycle for ever in floating
 # point between near-duplicate atoms (the residual bounces between them with a
@@ -135,22 +135,40 @@ def warn_capped(
         )
 
 
-# "reassoc", "nnan" and "nsz" let LLVM vectorise the max reduction; they cannot
-# change any value (max is exact, inputs are checked finite, and "contract" is
-# left out so c - coef * g rounds as written). The argmax is then the first
-# index holding that exact maximum, as np.argmax gives.
+# Atoms scanned at a time when looking for the index of the maximum: a block
+# is first tested for it with a vectorised OR of comparisons, then searched.
+SEARCH_BLOCK = 128
+
+
+# Each greedy step reads one Gram row and rewrites the sample's correlations
+# (both in the pass's dtype: float32 passes stream half the bytes) in one
+# vectorised loop that also takes their maximum (``vector_max``; numba's
+# ``max`` would keep it scalar). The index of that maximum is then found block
+# by block, not element by element. "reassoc", "nnan" and "nsz" let LLVM
+# vectorise the reductions; they cannot change any value (max is exact, inputs
+# are checked finite, and "contract" is left out so c - coef * g rounds as
+# written). The argmax is the first index holding that exact maximum, as
+# np.argmax gives.
 @parallel_kernel(cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
 def _greedy_gram_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
     """Greedy pursuit on precomputed correlations; ``corr`` is overwritten."""
     n_samples, n_atoms = corr.shape
+    n_blocks_end = n_atoms - n_atoms % SEARCH_BLOCK
     for j in prange(n_samples):
         c = corr[j]
         best_value = c[0]
-        for i in range(1, n_atoms):
-            best_value = max(best_value, c[i])
+        for i in range(n_atoms):
+            best_value = vector_max(best_value, c[i])
         step = 0
         while step < max_steps:
             best = 0
+            while best < n_blocks_end:
+                hit = 0
+                for i in range(best, best + SEARCH_BLOCK):
+                    hit |= c[i] == best_value
+                if hit:
+                    break
+                best += SEARCH_BLOCK
             while c[best] != best_value:
                 best += 1
             coef = best_value - half_alpha
@@ -164,7 +182,7 @@ def _greedy_gram_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
             for i in range(n_atoms):
                 value = c[i] - coef * g[i]
                 c[i] = value
-                best_value = max(best_value, value)
+                best_value = vector_max(best_value, value)
             step += 1
         n_steps[j] = step
 

@@ -15,7 +15,7 @@ from ._dask import (
     reduce_blocks,
 )
 from ._device import torch_device
-from ._numba import in_forked_child, parallel_kernel
+from ._numba import in_forked_child, parallel_kernel, vector_max
 from ._optional import optional_import
 
 __all__ = [
@@ -30,4 +30,5 @@ __all__ = [
     "parallel_kernel",
     "reduce_blocks",
     "torch_device",
+    "vector_max",
 ]

@@ -26,6 +26,9 @@ import threading
 import types
 
 import numba
+from llvmlite import ir as llvmlite_ir
+from numba.core import types as numba_types
+from numba.extending import intrinsic
 
 # Numba's threading layers that may be entered from several threads at once.
 _THREADSAFE_LAYERS = frozenset({"tbb", "omp"})
@@ -152,3 +155,27 @@ def parallel_kernel(**options):
     4.0
     """
     return lambda function: ParallelKernel(function, options)
+
+
+@intrinsic
+def vector_max(typingctx, a, b):
+    """``max(a, b)`` of two floats of one type, as LLVM's ``maxnum``.
+
+    Numba's ``max`` lowers to compare-and-branch code that LLVM will not turn
+    into a vectorised reduction; ``maxnum`` is the form its loop vectoriser
+    knows, so ``m = vector_max(m, x[i])`` in a loop compiled with the
+    ``"nnan"`` fast-math flag runs on SIMD registers. The value is exactly the
+    larger input (NaN aside, which the flag rules out), so it can be searched
+    for with ``==`` afterwards.
+    """
+    if not isinstance(a, numba_types.Float) or a != b:
+        return None
+
+    def codegen(context, builder, signature, args):
+        ll_type = args[0].type
+        maxnum = builder.module.declare_intrinsic(
+            "llvm.maxnum", [ll_type], llvmlite_ir.FunctionType(ll_type, [ll_type] * 2)
+        )
+        return builder.call(maxnum, args)
+
+    return a(a, b), codegen

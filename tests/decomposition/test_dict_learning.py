@@ -117,6 +117,20 @@ def test_tol_stops_a_round_early(planted):
     assert dl.n_iter_ < 50
 
 
+def test_warmup_rounds_end_at_the_warmup_tolerance(planted, monkeypatch):
+    # With tol=0 the target round runs while the objective falls; a warm-up
+    # round ends at the first pass that gains _WARMUP_TOL or less.
+    from skfeatsparse.decomposition import _dict_learning
+
+    monkeypatch.setattr(_dict_learning, "_WARMUP_TOL", 1e-2)
+    dl = _fit(planted[0], alpha=0.1, alpha_warmup=(3.0,), max_iter=30, tol=0.0)
+    warm = dl.history_["objective"][np.isclose(dl.history_["alpha"], 0.3)]
+    assert 2 <= warm.size < 30
+    gains = -np.diff(warm) / warm[:-1]
+    assert (gains[:-1] > 1e-2).all()
+    assert gains[-1] <= 1e-2
+
+
 def test_auto_alpha_settles_at_the_ratio_of_the_max_coefficient(planted):
     X = planted[0]
     dl = _fit(X, max_iter=10)

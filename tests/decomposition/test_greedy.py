@@ -111,6 +111,61 @@ def test_objective_never_increases_over_the_coding_steps(problem, steps):
     assert longer <= shorter + tol
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-7), (np.float32, 1e-4)])
+@pytest.mark.parametrize("n_components", [_greedy.SEARCH_BLOCK - 1, 333, 1024])
+def test_kernel_equals_reference_across_search_blocks(dtype, rtol, n_components):
+    # The maximum's index is searched block by block: dictionaries smaller than
+    # a block, with a ragged last block, and of whole blocks must all agree
+    # with the one-sample reference loop, in both dtypes.
+    rng = np.random.default_rng(n_components)
+    D = unit_rows(rng, n_components, 24)
+    truth = rng.uniform(size=(60, n_components)) * (
+        rng.uniform(size=(60, n_components)) < 4 / n_components
+    )
+    X = truth @ D + 0.01 * rng.standard_normal((60, 24))
+    expected = greedy_l1_reference(X, D, 0.2, rtol=1e-4, max_steps=96)
+    got = _encode(X.astype(dtype), D.astype(dtype), 0.2, rtol=1e-4, max_steps=96)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("copies", [(3, 4), (5, 300), (250, 301)])
+def test_exactly_tied_atoms_go_to_the_first_index(dtype, copies):
+    # Duplicate atoms tie exactly at every step; like np.argmax, the greedy
+    # step must take the first of them, within a search block or across two.
+    rng = np.random.default_rng(9)
+    D = unit_rows(rng, 320, 16)
+    D[copies[1]] = D[copies[0]]
+    X = 2.0 * D[copies[0]][None] + 0.3 * D[7][None]
+    code = greedy_l1_encode(X.astype(dtype), D.astype(dtype), 0.1)
+    assert code[0, copies[0]] > 1.5
+    assert code[0, copies[1]] == 0
+    np.testing.assert_allclose(
+        code, greedy_l1_reference(X, D, 0.1), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vector_max_reduction_is_the_exact_maximum(dtype):
+    from numba import njit
+
+    from skfeatsparse.utils import vector_max
+
+    @njit(fastmath={"nnan", "nsz", "reassoc"})
+    def largest(x):
+        best = x[0]
+        for i in range(x.size):
+            best = vector_max(best, x[i])
+        return best
+
+    rng = np.random.default_rng(10)
+    for size in (1, 7, 1000):
+        x = rng.standard_normal(size).astype(dtype)
+        assert largest(x) == x.max()
+        assert largest(-np.abs(x)) == (-np.abs(x)).max()
+
+
 def test_float32_stays_float32_and_matches_float64():
     rng = np.random.default_rng(0)
     D = unit_rows(rng, 30, 8)
