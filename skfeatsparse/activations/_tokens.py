@@ -103,6 +103,22 @@ def hidden_states(model, input_ids, attention_mask):
     return out.hidden_states
 
 
+def pad_batch(input_ids, keep, pad_id):
+    """Right-padded ``(ids, attention mask, kept)`` arrays of token-id lists.
+
+    ``kept[j, t]`` marks the positions ``keep[j]`` that become rows.
+    """
+    n_texts, width = len(input_ids), max(map(len, input_ids))
+    ids = np.full((n_texts, width), pad_id, np.int64)
+    mask = np.zeros((n_texts, width), np.int64)
+    kept = np.zeros((n_texts, width), bool)
+    for j, (seq, pos) in enumerate(zip(input_ids, keep)):
+        ids[j, : len(seq)] = seq
+        mask[j, : len(seq)] = 1
+        kept[j, pos] = True
+    return ids, mask, kept
+
+
 def batch_rows(model, input_ids, keep, layers, *, pooling=None, pad_id=0):
     """Rows of each layer (an int) or site (a module path) for one batch.
 
@@ -112,14 +128,8 @@ def batch_rows(model, input_ids, keep, layers, *, pooling=None, pad_id=0):
     """
     import torch
 
-    n_texts, width = len(input_ids), max(map(len, input_ids))
-    ids = np.full((n_texts, width), pad_id, np.int64)
-    mask = np.zeros((n_texts, width), np.int64)
-    kept = np.zeros((n_texts, width), bool)
-    for j, (seq, pos) in enumerate(zip(input_ids, keep)):
-        ids[j, : len(seq)] = seq
-        mask[j, : len(seq)] = 1
-        kept[j, pos] = True
+    ids, mask, kept = pad_batch(input_ids, keep, pad_id)
+    n_texts, width = ids.shape
     # Hidden states by index, sites (module paths, str) by forward hook.
     sites = [key for key in layers if isinstance(key, str)]
     with capture_sites(model, sites) as captured:
