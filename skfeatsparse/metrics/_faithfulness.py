@@ -140,7 +140,8 @@ def _splice(dictionary, kept):
         rows = h[kept].float().cpu().numpy()
         recon = dictionary.inverse_transform(dictionary.transform(rows))
         new = h.clone()
-        new[kept] = torch.as_tensor(np.asarray(recon), device=h.device, dtype=h.dtype)
+        recon = np.array(recon, dtype=np.float32)  # a writable copy, for torch
+        new[kept] = torch.as_tensor(recon, device=h.device).to(h.dtype)
         return new.reshape(tensor.shape)
 
     return replace
@@ -314,7 +315,7 @@ def resolve_target(activations, layer=None, site=None):
     extraction = Extraction.of(activations)
     if layer is None and site is None:
         if activations.site is not None:
-            site = activations._output_key()
+            site = activations.site
         else:
             layer = activations.layer_
     if site is not None:
@@ -420,7 +421,11 @@ def faithfulness(
     texts = check_texts(texts)
     module, index, key = resolve_target(activations, layer, site)
     if mean is None:
-        mean = activations._extract(texts, [(key, key)])[key].mean(axis=0)
+        if isinstance(key, str):
+            rows = activations.transform_sites(texts, [key])[key]
+        else:
+            rows = activations.transform_layers(texts, [key])[key]
+        mean = rows.mean(axis=0)
     mean = np.asarray(mean, dtype=np.float32).ravel()
     target = SpliceTarget(module, dictionary, mean, index)
     return splice_targets(activations, texts, [target], kind=kind, batch_size=batch_size)[0]

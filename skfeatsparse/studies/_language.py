@@ -125,10 +125,8 @@ def _layer_activations(act, train_texts, test_texts, keys, max_tokens, seed):
     layers are keyed by their non-negative index, sites by module path.
     """
     kind, which = keys
-    if kind == "layers":
-        which = range(act.n_hidden_states_) if which is None else which
-    train = act._extract(train_texts, **{kind: which})
-    test = act._extract(test_texts, **{kind: which})
+    extract = act.transform_layers if kind == "layers" else act.transform_sites
+    train, test = extract(train_texts, which), extract(test_texts, which)
     return {
         (key if isinstance(key, str) else int(key) % act.n_hidden_states_): (
             at_most(train[key], max_tokens[0], seed),
