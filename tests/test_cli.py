@@ -599,7 +599,10 @@ def test_layers_on_sites_with_faithfulness(
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     rows = results["layers"]["rows"][str(tiny_bert_dir)]
-    assert [r["site"] for r in rows] == ["encoder.layer.0.output", "encoder.layer.1.output"]
+    assert [r["site"] for r in rows] == [
+        "encoder.layer.0.output",
+        "encoder.layer.1.output",
+    ]
     for row in rows:
         f = row["faithfulness"]
         assert f["site"] == row["site"] and f["kind"] == "encoder"

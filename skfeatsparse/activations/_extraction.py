@@ -200,7 +200,7 @@ class Extraction:
             yield idx, rows, prov
 
     def rows_in_order(self, texts, ids, pairs, counts, lengths, bar=None):
-        """``{key: rows}`` (layers and sites) of the texts ``ids`` (a range), in order."""
+        """``{key: rows}`` (layers, sites) of the texts ``ids`` (a range), in order."""
         wanted = ordered_keys(pairs)
         ids = np.arange(ids.start, min(ids.stop, len(texts)))
         offsets = np.concatenate([[0], np.cumsum(counts[ids])])

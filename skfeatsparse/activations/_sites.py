@@ -17,6 +17,7 @@ import contextlib
 import difflib
 import fnmatch
 
+
 def _matches(parts, pattern):
     """Does the path ``parts`` match the glob ``pattern`` (both lists of components)?"""
     if not pattern:
@@ -24,8 +25,10 @@ def _matches(parts, pattern):
     head, rest = pattern[0], pattern[1:]
     if head == "**":
         return any(_matches(parts[i:], rest) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _matches(
-        parts[1:], rest
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], head)
+        and _matches(parts[1:], rest)
     )
 
 
@@ -92,7 +95,7 @@ def first_tensor(output):
 
 
 def replace_first(output, new):
-    """``output`` with its first tensor (see :func:`first_tensor`) replaced by ``new``."""
+    """``output`` with its first tensor (:func:`first_tensor`) replaced by ``new``."""
     import torch
 
     if torch.is_tensor(output):
@@ -110,9 +113,14 @@ def replace_first(output, new):
 
 def site_rows(name, tensor, n_texts, width):
     """A site's output as ``(n_texts, width, n_features)``, or a clear error."""
-    if tensor is None or tensor.dim() < 3 or tuple(tensor.shape[:2]) != (
-        n_texts,
-        width,
+    if (
+        tensor is None
+        or tensor.dim() < 3
+        or tuple(tensor.shape[:2])
+        != (
+            n_texts,
+            width,
+        )
     ):
         shape = None if tensor is None else tuple(tensor.shape)
         raise ValueError(

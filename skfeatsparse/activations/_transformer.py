@@ -310,9 +310,10 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         if self.site is None:
             return self.layer_
         if len(self.sites_) != 1:
+            more = ", ..." if len(self.sites_) > 4 else ""
             raise ValueError(
                 f"site={self.site!r} matches {len(self.sites_)} modules "
-                f"({', '.join(self.sites_[:4])}{', ...' if len(self.sites_) > 4 else ''})"
+                f"({', '.join(self.sites_[:4])}{more})"
                 "; transform gives one array: use transform_sites(X) for all of "
                 "them, or a site that names one module."
             )
@@ -402,8 +403,8 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
 
         Examples
         --------
-        >>> act = TransformerActivations("default",
-        ...                              site="encoder.layer.*.output")  # doctest: +SKIP
+        >>> pattern = "encoder.layer.*.output"  # the six MLP outputs
+        >>> act = TransformerActivations("default", site=pattern)  # doctest: +SKIP
         >>> mlp = act.fit().transform_sites(texts)  # 6 arrays  # doctest: +SKIP
         """
         check_is_fitted(self)

@@ -237,7 +237,7 @@ class _Encoder:
 
 
 def _recovered(ablated, spliced, clean, what):
-    """``(ablated - spliced) / (ablated - clean)``; nan, with a warning, if undefined."""
+    """``(ablated - spliced) / (ablated - clean)``; nan, with a warning, if none."""
     if not ablated - clean > 1e-12:
         warnings.warn(
             f"mean ablation does not worsen the {what} ({ablated:.6g} against "
@@ -326,7 +326,7 @@ def resolve_target(activations, layer=None, site=None):
                 f"{', ...' if len(names) > 4 else ''}); splice one module at a time."
             )
         return names[0], None, names[0]
-    (_, index), = extraction.normalize_layers([layer])
+    ((_, index),) = extraction.normalize_layers([layer])
     ids, mask = _probe_batch(extraction)
     module = hidden_state_modules(extraction.model, [index], ids, mask)[index]
     return module, index, index
@@ -428,4 +428,6 @@ def faithfulness(
         mean = rows.mean(axis=0)
     mean = np.asarray(mean, dtype=np.float32).ravel()
     target = SpliceTarget(module, dictionary, mean, index)
-    return splice_targets(activations, texts, [target], kind=kind, batch_size=batch_size)[0]
+    return splice_targets(
+        activations, texts, [target], kind=kind, batch_size=batch_size
+    )[0]

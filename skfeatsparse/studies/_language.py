@@ -389,7 +389,9 @@ def _faithful_cells(row):
     if not f:
         return "- | -"
     if f["kind"] == "causal":
-        detail = f"CE {f['ce_spliced']:.2f} / {f['ce_clean']:.2f} / {f['ce_ablated']:.2f}"
+        detail = (
+            f"CE {f['ce_spliced']:.2f} / {f['ce_clean']:.2f} / {f['ce_ablated']:.2f}"
+        )
     else:
         detail = f"cos {f['cosine_spliced']:.3f} / {f['cosine_ablated']:.3f}"
     return f"{f['recovered']:.3f} | {detail}"
@@ -554,7 +556,11 @@ def _plot_layers(plt, results):
     ):  # fmt: skip
         if label != "faithfulness":
             ax.set(ylabel=f"{label} (held out)")
-        ax.set(xlabel="site (in module order)" if sites else "hidden state (0 = embeddings)")
+        ax.set(
+            xlabel="site (in module order)"
+            if sites
+            else "hidden state (0 = embeddings)"
+        )
         ax.xaxis.get_major_locator().set_params(integer=True)
     ev = axes[2]
     ev.axhline(TARGET_EXPLAINED_VARIANCE, color="k", linestyle="-.", linewidth=1,

@@ -188,7 +188,9 @@ def test_each_hidden_state_is_produced_by_a_known_module(
 def test_cache_stores_sites_beside_layers(tiny_bert_dir, tmp_path, format):
     if format == "zarr":
         pytest.importorskip("zarr")
-    act = TransformerActivations(str(tiny_bert_dir), site="encoder.layer.0.intermediate")
+    act = TransformerActivations(
+        str(tiny_bert_dir), site="encoder.layer.0.intermediate"
+    )
     act.fit()
     cache = cache_activations(
         act, TEXTS, tmp_path / "c", layers=[1], sites=["encoder.layer.*.output"],
@@ -206,4 +208,6 @@ def test_cache_stores_sites_beside_layers(tiny_bert_dir, tmp_path, format):
     own = cache_activations(act, TEXTS, tmp_path / "own", format=format)
     assert own.layers == () and own.sites == ("encoder.layer.0.intermediate",)
     np.testing.assert_allclose(np.asarray(own[None]), act.transform(TEXTS), atol=ATOL)
-    np.testing.assert_array_equal(own.provenance.token_id, act.provenance(TEXTS).token_id)
+    np.testing.assert_array_equal(
+        own.provenance.token_id, act.provenance(TEXTS).token_id
+    )

@@ -189,11 +189,14 @@ def test_token_cosine_counts_every_real_token_and_no_padding(tiny_bert_dir):
     assert scores["cosine_spliced"] == pytest.approx(cos.mean(), abs=1e-5)
     per_text = []
     for i in range(len(HELD_OUT)):
-        h, f = H[prov.text_index == i].mean(0), np.where(
-            special[:, None], H, F
-        )[prov.text_index == i].mean(0)
+        h, f = (
+            H[prov.text_index == i].mean(0),
+            np.where(special[:, None], H, F)[prov.text_index == i].mean(0),
+        )
         per_text.append(h @ f / np.linalg.norm(h) / np.linalg.norm(f))
-    assert scores["sentence_cosine_spliced"] == pytest.approx(np.mean(per_text), abs=1e-5)
+    assert scores["sentence_cosine_spliced"] == pytest.approx(
+        np.mean(per_text), abs=1e-5
+    )
 
 
 def test_scores_do_not_depend_on_batching(family):
@@ -202,8 +205,9 @@ def test_scores_do_not_depend_on_batching(family):
     mean = np.zeros(act.hidden_size_)
     one = _quiet(faithfulness, act, FlipHalf(), HELD_OUT, layer=1, mean=mean,
                  batch_size=1)  # fmt: skip
-    many = _quiet(faithfulness, act, FlipHalf(), HELD_OUT, layer=1, mean=mean,
-                  batch_size=5)  # fmt: skip  (padding in every batch)
+    many = _quiet(
+        faithfulness, act, FlipHalf(), HELD_OUT, layer=1, mean=mean, batch_size=5
+    )  # fmt: skip  (padding in every batch)
     for key, value in one.items():
         if isinstance(value, float) and np.isfinite(value):
             # 'recovered' divides by the ablation's small loss: looser.
@@ -241,9 +245,13 @@ def test_a_fitted_dictionary_loses_less_than_mean_ablation(trained_gpt2_dir):
     scores = faithfulness(act, dl, HELD_OUT)
     assert scores["ce_ablated"] > scores["ce_clean"] + 0.1  # the site matters
     assert scores["kl_spliced"] < scores["kl_ablated"] / 2
-    assert scores["loss_recovered"] == scores["recovered"] == pytest.approx(
-        (scores["ce_ablated"] - scores["ce_spliced"])
-        / (scores["ce_ablated"] - scores["ce_clean"])
+    assert (
+        scores["loss_recovered"]
+        == scores["recovered"]
+        == pytest.approx(
+            (scores["ce_ablated"] - scores["ce_spliced"])
+            / (scores["ce_ablated"] - scores["ce_clean"])
+        )
     )
     assert scores["recovered"] > 0.5
 
@@ -257,8 +265,12 @@ def test_an_encoder_dictionary_loses_less_than_mean_ablation(tiny_bert_dir):
     scores = faithfulness(act, dl, HELD_OUT)
     assert scores["cosine_spliced"] > scores["cosine_ablated"]
     assert scores["sentence_cosine_spliced"] > scores["sentence_cosine_ablated"]
-    assert scores["recovered"] == scores["cosine_recovered"] == pytest.approx(
-        1 - (1 - scores["cosine_spliced"]) / (1 - scores["cosine_ablated"])
+    assert (
+        scores["recovered"]
+        == scores["cosine_recovered"]
+        == pytest.approx(
+            1 - (1 - scores["cosine_spliced"]) / (1 - scores["cosine_ablated"])
+        )
     )
     assert scores["recovered"] > 0.5
 

@@ -191,7 +191,9 @@ def test_layers_study_reports_faithfulness_beside_the_metrics(tiny_bert_dir):
     rows, info = layers_study(tiny_bert_dir, texts, **settings)
     f = rows[0]["faithfulness"]
     assert (f["kind"], f["layer"], f["site"]) == (
-        "encoder", 1, "encoder.layer.0.output.LayerNorm"
+        "encoder",
+        1,
+        "encoder.layer.0.output.LayerNorm",
     )
     # held-out texts only, the first ones holding max_test_tokens tokens
     assert 0 < f["n_texts"] <= info["n_test_texts"] and f["n_spliced"] >= 100
