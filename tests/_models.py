@@ -3,8 +3,9 @@
 A BERT-like, a GPT-2-like and a Llama-like model (2 layers, 32 wide) with
 tokenizers trained here on a few sentences: fast enough for unit tests, and
 loaded back through the same ``from_pretrained(directory)`` route users take.
-The session fixtures of tests/conftest.py build them; tests/test_common.py builds a BERT at import,
-since scikit-learn's checks need their estimators at collection time.
+The session fixtures of tests/conftest.py build them; tests/test_common.py
+builds a BERT at import, since scikit-learn's checks need their estimators at
+collection time.
 """
 
 import contextlib
