@@ -405,7 +405,7 @@ def faithfulness(
 
     See Also
     --------
-    TransformerActivations : ``site`` and ``layer``.
+    skfeatsparse.activations.TransformerActivations : ``site`` and ``layer``.
     sparsity_report : How sparse the coding itself is.
 
     Examples
