@@ -1,10 +1,11 @@
 """Tiny random language models, saved to a directory.
 
-A BERT-like and a GPT-2-like model (2 layers, 32 wide) with tokenizers trained
-here on a few sentences: fast enough for unit tests, and loaded back through
-the same ``from_pretrained(directory)`` route users take. The session fixtures
-of tests/conftest.py build them; tests/test_common.py builds a BERT at import,
-since scikit-learn's checks need their estimators at collection time.
+A BERT-like, a GPT-2-like and a Llama-like model (2 layers, 32 wide) with
+tokenizers trained here on a few sentences: fast enough for unit tests, and
+loaded back through the same ``from_pretrained(directory)`` route users take.
+The session fixtures of tests/conftest.py build them; tests/test_common.py
+builds a BERT at import, since scikit-learn's checks need their estimators at
+collection time.
 """
 
 import contextlib
@@ -105,6 +106,32 @@ def _save_gpt2(directory):
     tokenizer.save_pretrained(directory)
 
 
+def _save_llama(directory):
+    import torch
+    from transformers import LlamaConfig, LlamaModel
+
+    # The tiny GPT-2's byte-level tokenizer, a Llama body (RMSNorm, rotary,
+    # gated MLP, grouped-query attention), tied embeddings like SmolLM2's.
+    _save_gpt2(directory)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    LlamaModel(config).save_pretrained(directory)
+
+
 @contextlib.contextmanager
 def _no_progress_bars():
     from transformers.utils import logging
@@ -117,9 +144,10 @@ def _no_progress_bars():
 
 
 def save_tiny_model(kind, directory):
-    """Save the tiny ``kind`` ("bert" or "gpt2") model and tokenizer there."""
+    """Save the tiny ``kind`` ("bert", "gpt2" or "llama") model and tokenizer there."""
+    savers = {"bert": _save_bert, "gpt2": _save_gpt2, "llama": _save_llama}
     with _no_progress_bars():
-        {"bert": _save_bert, "gpt2": _save_gpt2}[kind](directory)
+        savers[kind](directory)
     return directory
 
 

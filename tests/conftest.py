@@ -18,6 +18,13 @@ def tiny_gpt2_dir(tmp_path_factory):
     return save_tiny_model("gpt2", tmp_path_factory.mktemp("tiny-gpt2"))
 
 
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    """Directory of a tiny random Llama (2 layers, 32 wide, tied embeddings), with
+    the tiny GPT-2's tokenizer."""
+    return save_tiny_model("llama", tmp_path_factory.mktemp("tiny-llama"))
+
+
 @pytest.fixture(scope="session", params=["bert", "gpt2"])
 def tiny_model_dir(request, tiny_bert_dir, tiny_gpt2_dir):
     """Each tiny model directory in turn."""

@@ -740,3 +740,46 @@ def test_layers_on_a_device_fit_their_dictionaries_there(
     argv += ["--texts", str(texts_file), "--layers", "0", "--out-dir", str(tmp_path)]
     assert _run(argv, capsys)[0] == 0
     assert calls and set(calls) == {"cpu"}
+
+
+def test_layers_on_sites_with_faithfulness(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, capsys
+):
+    argv = ["layers", "--quick", "--model", str(tiny_bert_dir), "--texts"]
+    argv += [str(texts_file), "--sites", "encoder.layer.*.output", "--out-dir"]
+    code, out, _ = _run(argv + [str(tmp_path)], capsys)
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["layers"]["rows"][str(tiny_bert_dir)]
+    assert [r["site"] for r in rows] == [
+        "encoder.layer.0.output",
+        "encoder.layer.1.output",
+    ]
+    for row in rows:
+        f = row["faithfulness"]
+        assert f["site"] == row["site"] and f["kind"] == "encoder"
+        assert f"| {f['recovered']:.3f} | cos {f['cosine_spliced']:.3f} /" in out
+    assert "sparsity by site" in results["layers"]["tables"][0]["title"]
+    _check_report(tmp_path, results, ["layers"])
+    code, _, _ = _run(argv + [str(tmp_path / "plain"), "--no-faithfulness"], capsys)
+    assert code == 0
+    plain = json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert "faithfulness" not in plain["layers"]["rows"][str(tiny_bert_dir)][0]
+
+
+def test_unknown_sites_fail_before_any_work_naming_close_matches(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, capsys
+):
+    argv = ["layers", "--quick", "--model", str(tiny_bert_dir), "--texts"]
+    argv += [str(texts_file), "--sites", "encoder.layers.*.output", "--out-dir"]
+    code, _, err = _run(argv + [str(tmp_path)], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "Close matches: 'encoder.layer.0.output'" in err
+    assert not (tmp_path / "layer_sparsity.png").exists()
+
+
+def test_layers_and_sites_together_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["layers", "--layers", "0", "--sites", "encoder.layer.0"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

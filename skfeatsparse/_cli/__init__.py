@@ -299,6 +299,8 @@ def run_layers(args, run):
                     model,
                     texts,
                     layers=args.layers,
+                    sites=args.sites,
+                    faithfulness=args.faithfulness,
                     device=args.device,
                     random_state=args.seed,
                     progress=lambda row, lab=label: update(row, results[lab].append),
@@ -309,7 +311,8 @@ def run_layers(args, run):
                 part.save()
             rows, info = results[label], corpus[model]
             title = (
-                f"Figure 3 -- sparsity by layer, {label}: fitted on the tokens of "
+                f"Figure 3 -- sparsity by {'site' if args.sites else 'layer'}, "
+                f"{label}: fitted on the tokens of "
                 f"{info['n_train_texts']} texts, measured on those of "
                 f"{info['n_test_texts']} others ({source}); every row at "
                 f"transform_alpha = {info['transform_alpha_ratio']:g} x alpha_"
@@ -468,10 +471,28 @@ def _option_groups():
         f"{QUICK['layers']['n_texts']} with --quick, all of Wikipedia with "
         "--paper)",
     )
-    texts.add_argument(
+    where = texts.add_mutually_exclusive_group()
+    where.add_argument(
         "--layers",
         type=_layer_list,
         help="comma-separated hidden-state indices (default: all)",
+    )
+    where.add_argument(
+        "--sites",
+        type=_site_list,
+        metavar="PATTERN",
+        help="instead of hidden states, submodule outputs: comma-separated "
+        "module paths or globs of model.named_modules(), '*' within one "
+        "component, e.g. 'encoder.layer.*.output' (MiniLM's MLP outputs) or "
+        "'layers.*.mlp' (SmolLM2's)",
+    )
+    texts.add_argument(
+        "--no-faithfulness",
+        dest="faithfulness",
+        action="store_false",
+        help="skip splicing each dictionary back into the model (the "
+        "'recovered' column: CE loss recovered for causal models, cosine "
+        "recovered for encoders, against mean ablation)",
     )
     texts.add_argument(
         "--corpus",
@@ -544,6 +565,16 @@ def _layer_list(text):
         raise argparse.ArgumentTypeError(
             f"--layers takes comma-separated integers such as 0,3,-1, got {text!r}"
         ) from None
+
+
+def _site_list(text):
+    sites = [part.strip() for part in text.split(",") if part.strip()]
+    if not sites:
+        raise argparse.ArgumentTypeError(
+            f"--sites takes comma-separated module paths or globs such as "
+            f"'encoder.layer.*.output', got {text!r}"
+        )
+    return sites
 
 
 def _seed(text):
@@ -625,6 +656,7 @@ def _preflight(args, studies):
     run.shapes = {}  # per model: what the time estimate needs
     if {"embeddings", "layers"} & set(studies):
         from ..activations import TransformerActivations, token_embeddings
+        from ..activations._extraction import Extraction
 
         for model in args.model or ["default"]:
             act = TransformerActivations(model, device=args.device).fit()
@@ -634,6 +666,14 @@ def _preflight(args, studies):
                 "tokenizer": act.tokenizer_,
             }
             n = act.n_hidden_states_
+            sites = getattr(args, "sites", None)
+            if sites:
+                try:
+                    names = [p for p, _ in Extraction.of(act).normalize_sites(sites)]
+                except ValueError as error:
+                    raise _Failure(f"--sites: {model}: {error}") from None
+                run.n_layers[model] = len(names)
+                continue
             layers = getattr(args, "layers", None)
             for layer in layers or ():
                 if not -n <= layer < n:

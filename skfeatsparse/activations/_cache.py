@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import optional_import
 from ._corpus import check_texts
-from ._extraction import Extraction
+from ._extraction import Extraction, ordered_keys
 from ._storage import NpyRows, NpyWriter, ZarrWriter, layer_file
 from ._tokens import TokenProvenance
 
@@ -48,9 +48,10 @@ def _fingerprint(texts):
     return digest.hexdigest()
 
 
-def _cache_files(layers, storage):
-    """The names a cache of ``layers`` in ``storage`` consists of, sorted."""
+def _cache_files(layers, storage, sites=()):
+    """The names a cache of ``layers`` (and ``sites``) in ``storage`` consists of."""
     names = ["metadata.json", "tokens.json"] + [f"{f}.npy" for f in _INT_FIELDS]
+    names += [layer_file(str(n), storage) for n in sites]
     return sorted(names + [layer_file(int(n), storage) for n in layers])
 
 
@@ -199,6 +200,7 @@ def _publish(tmp, path, overwrite):
 @validate_params(
     {
         "layers": ["array-like", Integral, None],
+        "sites": ["array-like", str, None],
         "overwrite": ["boolean"],
         "format": [StrOptions(set(_FORMATS))],
         "chunk_rows": [Interval(Integral, 1, None, closed="left")],
@@ -211,6 +213,7 @@ def cache_activations(
     path,
     *,
     layers=None,
+    sites=None,
     overwrite=False,
     format="npy",
     chunk_rows=4096,
@@ -244,8 +247,13 @@ def cache_activations(
         (the other raises FileExistsError, or with ``overwrite=True`` the
         later replaces the earlier).
     layers : list of int or None, default=None
-        Hidden states to store, all from one forward pass; ``None`` stores
-        ``transformer.layer``.
+        Hidden states to store, all from one forward pass; with ``sites``
+        also None, ``transformer.layer`` (or the modules of
+        ``transformer.site`` when it is set).
+    sites : str, list of str or None, default=None
+        Module paths or globs (see ``TransformerActivations(site=...)``) whose
+        outputs to store, from the same forward passes: ``site_<path>.npy``
+        (or ``.zarr``); read back with ``cache["encoder.layer.3.output"]``.
     overwrite : bool, default=False
         Replace an existing cache at ``path``. Only a folder holding a cache
         written by this function and nothing else is replaced; any other
@@ -284,10 +292,17 @@ def cache_activations(
     except NotFittedError:
         transformer.fit()
     extraction = Extraction.of(transformer)
-    if layers is None:
-        layers = [transformer.layer_]
-    pairs = extraction.normalize_layers(layers)
-    wanted = sorted({n for _, n in pairs})
+    default_site = None
+    if layers is None and sites is None:
+        if transformer.site is not None:
+            sites = transformer.sites_
+            default_site = sites[0] if len(sites) == 1 else None
+        else:
+            layers = [transformer.layer_]
+    pairs = extraction.normalize(layers, sites)
+    wanted = ordered_keys(pairs)
+    stored_layers = [n for n in wanted if not isinstance(n, str)]
+    stored_sites = [n for n in wanted if isinstance(n, str)]
 
     counts, lengths = extraction.plan(texts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -297,7 +312,7 @@ def cache_activations(
         "writer": _WRITER,
         "complete": True,  # metadata.json is written last, in the private folder
         "model": str(getattr(transformer.model_, "name_or_path", "")),
-        "layers": wanted,
+        "layers": stored_layers,
         "default_layer": transformer.layer_,
         "n_hidden_states": transformer.n_hidden_states_,
         "n_rows": n_rows,
@@ -307,15 +322,22 @@ def cache_activations(
         "include_special_tokens": transformer.include_special_tokens,
         "max_length": transformer.max_length_,
         "texts_sha1": _fingerprint(texts),
-        "files": _cache_files(wanted, format),
+        "files": _cache_files(stored_layers, format, stored_sites),
     }
+    if stored_sites:  # absent otherwise: older readers see the cache unchanged
+        metadata.update(
+            sites=stored_sites,
+            site_widths={n: extraction.width(n) for n in stored_sites},
+            default_site=default_site,
+        )
     if format == "zarr":
         metadata.update(storage="zarr", chunk_rows=int(chunk_rows))
     # Written in a private folder beside `path`, renamed into place when whole:
     # an interrupted write or another process never leaves a mixed cache there.
     path.parent.mkdir(parents=True, exist_ok=True)
     plan = dict(counts=counts, lengths=lengths, offsets=offsets, zarr=zarr)
-    plan.update(shape=(n_rows, transformer.hidden_size_), chunk_rows=int(chunk_rows))
+    plan.update(n_rows=n_rows, chunk_rows=int(chunk_rows))
+    plan.update(widths={n: extraction.width(n) for n in wanted})
     tmp = _sibling(path, "partial", create=True)
     try:
         _write_cache(extraction, texts, tmp, format, pairs, wanted, metadata, plan)
@@ -337,8 +359,10 @@ def _write_cache(extraction, texts, path, format, pairs, wanted, metadata, plan)
             if format == "npy":
                 _write_npy(extraction, texts, path, wanted, plan, writers, vocab)
             else:
-                shape, chunk_rows = plan["shape"], plan["chunk_rows"]
-                write = ZarrWriter(plan["zarr"], path, wanted, shape, chunk_rows)
+                write = ZarrWriter(
+                    plan["zarr"], path, wanted, plan["n_rows"], plan["widths"],
+                    plan["chunk_rows"],
+                )  # fmt: skip
                 _write_in_order(extraction, texts, pairs, plan, write, writers, vocab)
     finally:
         for writer in writers.values():
@@ -356,7 +380,8 @@ def _write_npy(extraction, texts, path, wanted, plan, writers, vocab):
     """Batches sorted by length over the corpus, each text's rows at its offset."""
     counts, offsets = plan["counts"], plan["offsets"]
     for n in wanted:  # added to `writers`: the caller closes them, even on error
-        writers[n] = NpyWriter(path / layer_file(n), plan["shape"], np.float32)
+        shape = (plan["n_rows"], plan["widths"][n])
+        writers[n] = NpyWriter(path / layer_file(n), shape, np.float32)
     batches = extraction.sorted_batches(range(len(texts)), plan["lengths"])
     forward = extraction.iter_forward(texts, wanted, batches, True, plan["bar"])
     for idx, rows, prov in forward:
@@ -396,6 +421,8 @@ class ActivationCache:
         What was extracted: model, layers, pooling, row and text counts, ...
     layers : tuple of int
         The stored hidden-state indices (non-negative).
+    sites : tuple of str
+        The stored sites (module paths); ``cache[path]`` reads one.
     storage : {"npy", "zarr"}
         How the activations are stored (``cache_activations``' ``format``).
 
@@ -424,6 +451,7 @@ class ActivationCache:
                 "cache_activations(..., overwrite=True)."
             )
         self.layers = tuple(self.metadata["layers"])
+        self.sites = tuple(self.metadata.get("sites", ()))
 
     def __len__(self):
         return self.metadata["n_rows"]
@@ -432,13 +460,23 @@ class ActivationCache:
         m = self.metadata
         return (
             f"ActivationCache({str(self.path)!r}: {m['n_rows']} rows x "
-            f"{m['hidden_size']}, layers {list(self.layers)}, model {m['model']!r}"
+            f"{m['hidden_size']}, layers {list(self.layers)}"
+            + (f", sites {list(self.sites)}" if self.sites else "")
+            + f", model {m['model']!r}"
             + (", zarr)" if self.storage == "zarr" else ")")
         )
 
     def _layer_index(self, layer):
         if layer is None:
-            layer = self.metadata["default_layer"]
+            layer = self.metadata.get("default_site") or self.metadata["default_layer"]
+        if isinstance(layer, str):
+            if layer not in self.sites:
+                raise KeyError(
+                    f"site {layer!r} is not in this cache; it holds sites "
+                    f"{list(self.sites)}. Re-extract with "
+                    "cache_activations(..., sites=[...])."
+                )
+            return layer
         n = self.metadata["n_hidden_states"]
         valid = isinstance(layer, Integral) and -n <= layer < n
         if not valid or layer % n not in self.layers:
@@ -497,8 +535,9 @@ class ActivationCache:
 
         Parameters
         ----------
-        layer : int or None, default=None
-            A stored layer; ``None`` is the transformer's ``layer`` at caching.
+        layer : int, str or None, default=None
+            A stored layer or site (module path); ``None`` is the
+            transformer's ``layer`` (or single ``site``) at caching.
         batch_size : int, default=4096
             Rows per batch (the last one may be smaller). For a zarr cache, a
             multiple of its ``chunk_rows`` reads each chunk once.
@@ -537,8 +576,9 @@ class ActivationCache:
 
         Parameters
         ----------
-        layer : int or None, default=None
-            A stored layer; ``None`` is the transformer's ``layer`` at caching.
+        layer : int, str or None, default=None
+            A stored layer or site (module path); ``None`` is the
+            transformer's ``layer`` (or single ``site``) at caching.
         chunks : int or None, default=None
             Rows per block; each block has all ``hidden_size`` columns.
             ``None`` means the zarr chunks of a zarr cache, 4096 rows for npy.
@@ -560,7 +600,9 @@ class ActivationCache:
         da = optional_import("dask.array", "ActivationCache.to_dask")
         from dask.base import tokenize
 
-        width = self.metadata["hidden_size"]
+        key = self._layer_index(layer)
+        widths = self.metadata.get("site_widths", {})
+        width = widths[key] if isinstance(key, str) else self.metadata["hidden_size"]
         # Names from the file, its time stamp and the chunks: a rebuilt cache
         # never reuses the blocks of an old one.
         written = (self.path / "metadata.json").stat().st_mtime_ns

@@ -50,8 +50,10 @@ def _chunk_rows(transformer, texts, layers, counts, lengths):
         )
 
 
-def activation_arrays(transformer, texts, layers, counts, lengths, *, texts_per_chunk):
-    """``{layer: dask array}`` of the rows of ``texts``, one chunk per group of texts.
+def activation_arrays(
+    transformer, texts, layers, counts, lengths, widths, *, texts_per_chunk
+):
+    """``{key: dask array}`` of the rows of ``texts``, one chunk per group of texts.
 
     Parameters
     ----------
@@ -59,10 +61,12 @@ def activation_arrays(transformer, texts, layers, counts, lengths, *, texts_per_
         Fitted; becomes one key of the graph.
     texts : list of str
         Checked by the caller.
-    layers : list of int
-        Non-negative hidden-state indices.
+    layers : list of int or str
+        Non-negative hidden-state indices and site paths.
     counts, lengths : ndarray
         Rows and sequence length per text, from the planning pass.
+    widths : dict
+        Columns of each key's array.
     texts_per_chunk : int
         Texts per chunk.
 
@@ -77,7 +81,6 @@ def activation_arrays(transformer, texts, layers, counts, lengths, *, texts_per_
     # The transformer is one literal key of the graph, not an argument
     # embedded in each chunk's task.
     model = dask.delayed(transformer, name=name, traverse=False)
-    width = transformer.hidden_size_
     blocks = {n: [] for n in layers}
     for k, start in enumerate(range(0, len(texts), int(texts_per_chunk))):
         stop = min(start + int(texts_per_chunk), len(texts))
@@ -89,11 +92,12 @@ def activation_arrays(transformer, texts, layers, counts, lengths, *, texts_per_
             lengths[start:stop],
             dask_key_name=f"{name}-forward-{k}",
         )
-        shape = (int(counts[start:stop].sum()), width)
+        n_rows = int(counts[start:stop].sum())
         for n in layers:
             blocks[n].append(
                 da.from_delayed(
-                    rows[n], shape, dtype=np.float32, name=f"{name}-{n}-{k}"
+                    rows[n], (n_rows, widths[n]), dtype=np.float32,
+                    name=f"{name}-{n}-{k}",
                 )
-            )
+            )  # fmt: skip
     return {n: da.concatenate(blocks[n], axis=0) for n in layers}

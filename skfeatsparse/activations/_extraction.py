@@ -10,11 +10,12 @@ whatever the batch order; windows of texts for streaming; provenance.
 """
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
 
+from ._sites import match_sites
 from ._tokens import (
     TokenProvenance,
     batch_rows,
@@ -50,6 +51,13 @@ def normalize_layers(layers, n_hidden_states):
     return pairs
 
 
+def ordered_keys(pairs):
+    """The distinct keys of ``pairs``: layers (ints) ascending, then sites (paths)."""
+    keys = list(dict.fromkeys(n for _, n in pairs))
+    layers = sorted(k for k in keys if not isinstance(k, str))
+    return layers + [k for k in keys if isinstance(k, str)]
+
+
 @dataclass(frozen=True, eq=False)
 class Extraction:
     """A loaded model and tokenizer with the settings that say how to batch them.
@@ -66,6 +74,8 @@ class Extraction:
     pooling: str
     include_special_tokens: bool
     verbose: bool
+    # Output width of each site (module path) used so far, probed on first use.
+    site_widths: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, transformer):
@@ -80,6 +90,7 @@ class Extraction:
             pooling=transformer.pooling,
             include_special_tokens=transformer.include_special_tokens,
             verbose=transformer.verbose,
+            site_widths=dict(getattr(transformer, "site_sizes_", {})),
         )
 
     @property
@@ -90,6 +101,33 @@ class Extraction:
     def normalize_layers(self, layers):
         """``[(given, index in range(n_hidden_states))]``, or a clear error."""
         return normalize_layers(layers, self.n_hidden_states)
+
+    def normalize_sites(self, sites):
+        """``[(path, path)]`` for the modules the patterns ``sites`` name.
+
+        Unknown patterns are a ValueError naming close matches; the output
+        width of each new site is probed with one tiny forward pass.
+        """
+        names = match_sites(self.model, sites)
+        new = [name for name in names if name not in self.site_widths]
+        if new:
+            pad = pad_token_id(self.tokenizer)
+            rows = batch_rows(self.model, [[pad, pad]], [np.arange(2)], new)
+            self.site_widths.update({n: int(rows[n].shape[1]) for n in new})
+        return [(name, name) for name in names]
+
+    def normalize(self, layers=None, sites=None):
+        """The pairs of ``layers`` (hidden-state indices) and ``sites`` together."""
+        pairs = [] if layers is None else self.normalize_layers(layers)
+        return pairs + ([] if sites is None else self.normalize_sites(sites))
+
+    def width(self, key):
+        """Output columns of a layer (the hidden size) or a site (probed)."""
+        if not isinstance(key, str):
+            return self.hidden_size
+        if key not in self.site_widths:
+            self.normalize_sites(key)
+        return self.site_widths[key]
 
     def tokenize(self, texts, offsets=False):
         """Encoding, row positions per text, and how many were truncated."""
@@ -162,12 +200,11 @@ class Extraction:
             yield idx, rows, prov
 
     def rows_in_order(self, texts, ids, pairs, counts, lengths, bar=None):
-        """``{layer: rows}`` of the texts ``ids`` (a range), in text order."""
-        wanted = sorted({n for _, n in pairs})
+        """``{key: rows}`` (layers, sites) of the texts ``ids`` (a range), in order."""
+        wanted = ordered_keys(pairs)
         ids = np.arange(ids.start, min(ids.stop, len(texts)))
         offsets = np.concatenate([[0], np.cumsum(counts[ids])])
-        shape = (offsets[-1], self.hidden_size)
-        out = {n: np.empty(shape, np.float32) for n in wanted}
+        out = {n: np.empty((offsets[-1], self.width(n)), np.float32) for n in wanted}
         batches = self.sorted_batches(ids, lengths[ids])
         for idx, rows, _ in self.iter_forward(texts, wanted, batches, bar=bar):
             # Batches run in length order; each text's rows go to its offset.

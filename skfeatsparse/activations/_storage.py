@@ -11,6 +11,9 @@ import numpy as np
 
 
 def layer_file(layer, storage="npy"):
+    """The file of a layer's rows (an int) or of a site's (a module path)."""
+    if isinstance(layer, str):
+        return f"site_{layer}.{storage}"
     return f"layer_{layer:03d}.{storage}"
 
 
@@ -78,18 +81,18 @@ class ZarrWriter:
     compressed chunks): memory is less than one chunk per layer.
     """
 
-    def __init__(self, zarr, path, layers, shape, chunk_rows):
+    def __init__(self, zarr, path, layers, n_rows, widths, chunk_rows):
         self.arrays = {
             n: zarr.create(
-                shape=shape,
-                chunks=(chunk_rows, shape[1]),
+                shape=(n_rows, widths[n]),
+                chunks=(chunk_rows, widths[n]),
                 dtype="float32",
                 store=str(path / layer_file(n, "zarr")),
                 overwrite=True,
             )
             for n in layers
         }
-        self.chunk_rows, self.n_rows = chunk_rows, shape[0]
+        self.chunk_rows, self.n_rows = chunk_rows, n_rows
         self.pending = {n: [] for n in layers}  # rows from row `done` on
         self.done = self.end = 0
 

@@ -14,6 +14,8 @@ from numbers import Integral
 
 import numpy as np
 
+from ._sites import capture_sites, site_rows
+
 
 def tokenize(tokenizer, texts, *, max_length=None, offsets=False):
     """Token ids and special-token masks of ``texts``, no padding.
@@ -101,15 +103,11 @@ def hidden_states(model, input_ids, attention_mask):
     return out.hidden_states
 
 
-def batch_rows(model, input_ids, keep, layers, *, pooling=None, pad_id=0):
-    """Rows of each layer for one batch of token-id lists.
+def pad_batch(input_ids, keep, pad_id):
+    """Right-padded ``(ids, attention mask, kept)`` arrays of token-id lists.
 
-    Sequences are right-padded and masked, so a causal model's real tokens
-    never see padding and a bidirectional one's attention ignores it;
-    ``keep[j]`` lists the positions of text ``j`` that become rows.
+    ``kept[j, t]`` marks the positions ``keep[j]`` that become rows.
     """
-    import torch
-
     n_texts, width = len(input_ids), max(map(len, input_ids))
     ids = np.full((n_texts, width), pad_id, np.int64)
     mask = np.zeros((n_texts, width), np.int64)
@@ -118,11 +116,31 @@ def batch_rows(model, input_ids, keep, layers, *, pooling=None, pad_id=0):
         ids[j, : len(seq)] = seq
         mask[j, : len(seq)] = 1
         kept[j, pos] = True
-    hidden = hidden_states(model, ids, mask)
+    return ids, mask, kept
+
+
+def batch_rows(model, input_ids, keep, layers, *, pooling=None, pad_id=0):
+    """Rows of each layer (an int) or site (a module path) for one batch.
+
+    Sequences are right-padded and masked, so a causal model's real tokens
+    never see padding and a bidirectional one's attention ignores it;
+    ``keep[j]`` lists the positions of text ``j`` that become rows.
+    """
+    import torch
+
+    ids, mask, kept = pad_batch(input_ids, keep, pad_id)
+    n_texts, width = ids.shape
+    # Hidden states by index, sites (module paths, str) by forward hook.
+    sites = [key for key in layers if isinstance(key, str)]
+    with capture_sites(model, sites) as captured:
+        hidden = hidden_states(model, ids, mask)
     kept = torch.as_tensor(kept, device=hidden[0].device)
     rows = {}
     for layer in layers:
-        h = hidden[layer]
+        if isinstance(layer, str):
+            h = site_rows(layer, captured[layer], n_texts, width)
+        else:
+            h = hidden[layer]
         if pooling is None:
             r = h[kept]  # row-major: text by text, token by token
         elif pooling == "mean":

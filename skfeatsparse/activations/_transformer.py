@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
 from ._corpus import check_texts
-from ._extraction import TOKENIZE_CHUNK, Extraction, normalize_layers
+from ._extraction import TOKENIZE_CHUNK, Extraction, normalize_layers, ordered_keys
 from ._loading import PortableModel, _is_loaded, load_model, load_tokenizer
 from ._tokens import TokenProvenance, hidden_states, pad_token_id
 
@@ -58,6 +58,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
     layer : int, default=-1
         Index into the model's hidden states: 0 is the embedding layer's
         output, 1 the first block's, -1 the last. The paper's "layer".
+        Ignored when ``site`` is given.
     tokenizer : str, path-like, tokenizer or None, default=None
         The tokenizer; ``None`` loads the one stored with ``model``.
     batch_size : int, default=32
@@ -98,6 +99,19 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         is the torch seed itself; ``None`` draws a fresh one); ignored
         otherwise. The default makes the random control reproducible. The
         global torch random state is left as it was.
+    site : str or None, default=None
+        Instead of a hidden state, the output of a submodule, read by a
+        forward hook: a path of ``model.named_modules()`` such as
+        ``"encoder.layer.3.output.dense"`` (BERT's MLP output),
+        ``"encoder.layer.3.intermediate"`` (its hidden layer),
+        ``"layers.5.self_attn"`` (a Llama's attention output) or
+        ``"h.1.mlp"`` (GPT-2's), for any architecture. A glob names several:
+        ``*`` matches within one path component, ``**`` any number
+        (``"encoder.layer.*.output"``); :meth:`transform_sites` then gives
+        each from one forward pass, and ``transform`` needs the pattern to
+        match one module. A module returning a tuple (attention) gives its
+        first tensor; a pattern that matches nothing is a ValueError naming
+        the closest paths.
 
     Attributes
     ----------
@@ -112,6 +126,12 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         Width of a hidden state: the number of output columns.
     layer_ : int
         ``layer`` as a non-negative index in ``range(n_hidden_states_)``.
+    sites_ : list of str
+        The module paths ``site`` matches, in module order (empty without
+        ``site``).
+    site_sizes_ : dict of str to int
+        Output width of each of ``sites_`` (e.g. ``intermediate_size`` for an
+        MLP's hidden layer).
     max_length_ : int or None
         The truncation length in effect (``max_length`` and the model's limit).
 
@@ -155,6 +175,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         "gguf_file": [str, os.PathLike, None],
         "weights": [StrOptions({"pretrained", "random"})],
         "random_state": ["random_state"],
+        "site": [str, None],
     }
 
     def __init__(
@@ -173,6 +194,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         gguf_file=None,
         weights="pretrained",
         random_state=0,
+        site=None,
     ):
         self.model = model
         self.layer = layer
@@ -187,6 +209,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         self.gguf_file = gguf_file
         self.weights = weights
         self.random_state = random_state
+        self.site = site
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -257,6 +280,11 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         limits = [int(n) for n in limits if isinstance(n, Integral) and 0 < n < 10**6]
         self.max_length_ = min(limits) if limits else None
         self._check_max_length()
+        self.sites_, self.site_sizes_ = [], {}
+        if self.site is not None:
+            extraction = Extraction.of(self)
+            self.sites_ = [name for name, _ in extraction.normalize_sites(self.site)]
+            self.site_sizes_ = {n: extraction.width(n) for n in self.sites_}
         return self
 
     def _check_max_length(self):
@@ -277,8 +305,29 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
                 "for the model's limit."
             )
 
+    def _output_key(self):
+        """What ``transform`` gives: the one site of ``site``, else ``layer_``."""
+        if self.site is None:
+            return self.layer_
+        if len(self.sites_) != 1:
+            more = ", ..." if len(self.sites_) > 4 else ""
+            raise ValueError(
+                f"site={self.site!r} matches {len(self.sites_)} modules "
+                f"({', '.join(self.sites_[:4])}{more})"
+                "; transform gives one array: use transform_sites(X) for all of "
+                "them, or a site that names one module."
+            )
+        return self.sites_[0]
+
+    def _pairs(self, extraction, layers, sites):
+        """Pairs to extract: ``layers`` and ``sites``, or ``transform``'s output."""
+        if layers is None and sites is None:
+            key = self._output_key()
+            return [(key, key)]
+        return extraction.normalize(layers, sites)
+
     def transform(self, X):
-        """Activations of ``layer`` for each token (or text, when pooled).
+        """Activations of ``layer`` (or ``site``) per token (or text, when pooled).
 
         Parameters
         ----------
@@ -287,13 +336,28 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_out : ndarray of shape (n_rows, `hidden_size_`), dtype float32
+        X_out : ndarray of shape (n_rows, n_columns), dtype float32
             ``n_rows`` is the number of kept tokens over all texts (texts in
             order, then tokens in order), or ``len(X)`` when pooled. Row ``i``
-            comes from ``self.provenance(X)[i]``.
+            comes from ``self.provenance(X)[i]``. ``n_columns`` is
+            `hidden_size_`, or the site's width (`site_sizes_`).
         """
         check_is_fitted(self)
-        return self.transform_layers(X, [self.layer_])[self.layer_]
+        key = self._output_key()
+        return self._extract(X, [(key, key)])[key]
+
+    def _extract(self, X, pairs=None, *, layers=None, sites=None):
+        """``{given: rows}`` of ``pairs`` (or of ``layers`` and ``sites``)."""
+        texts = check_texts(X)
+        extraction = Extraction.of(self)
+        if pairs is None:
+            pairs = extraction.normalize(layers, sites)
+        counts, lengths = extraction.plan(texts)
+        with extraction.progress_bar(len(texts)) as bar:
+            out = extraction.rows_in_order(
+                texts, range(len(texts)), pairs, counts, lengths, bar
+            )
+        return {given: out[n] for given, n in pairs}
 
     def transform_layers(self, X, layers=None):
         """Activations of several layers from one forward pass per batch.
@@ -313,15 +377,45 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
             returns with ``layer`` set to that index.
         """
         check_is_fitted(self)
-        texts = check_texts(X)
-        extraction = Extraction.of(self)
-        pairs = extraction.normalize_layers(layers)
-        counts, lengths = extraction.plan(texts)
-        with extraction.progress_bar(len(texts)) as bar:
-            out = extraction.rows_in_order(
-                texts, range(len(texts)), pairs, counts, lengths, bar
-            )
-        return {given: out[n] for given, n in pairs}
+        if layers is None:
+            layers = range(self.n_hidden_states_)
+        return self._extract(X, layers=layers)
+
+    def transform_sites(self, X, sites=None):
+        """Activations of several sites (submodule outputs) from one forward pass.
+
+        The counterpart of :meth:`transform_layers` for ``site``: each site's
+        output is read by a forward hook during the same pass per batch.
+
+        Parameters
+        ----------
+        X : list of str
+            The texts.
+        sites : str, list of str or None, default=None
+            Module paths or globs (see ``site``); ``None`` means the modules
+            ``site`` matches (`sites_`).
+
+        Returns
+        -------
+        activations : dict of str to ndarray of shape (n_rows, width)
+            Keyed by module path, in module order; each array is what
+            ``transform`` returns with ``site`` set to that path.
+
+        Examples
+        --------
+        >>> pattern = "encoder.layer.*.output"  # the six MLP outputs
+        >>> act = TransformerActivations("default", site=pattern)  # doctest: +SKIP
+        >>> mlp = act.fit().transform_sites(texts)  # 6 arrays  # doctest: +SKIP
+        """
+        check_is_fitted(self)
+        if sites is None:
+            if not self.sites_:
+                raise ValueError(
+                    "transform_sites needs sites: pass sites=[...] (module paths "
+                    "or globs), or set site when constructing the transformer."
+                )
+            sites = self.sites_
+        return self._extract(X, sites=sites)
 
     def provenance(self, X):
         """Which text and which token each output row comes from.
@@ -364,7 +458,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
             ]
         )
 
-    def iter_batches(self, X, *, layers=None, return_provenance=False):
+    def iter_batches(self, X, *, layers=None, sites=None, return_provenance=False):
         """Stream activations one batch of ``batch_size`` texts at a time.
 
         For ``partial_fit`` on corpora whose activations do not fit in memory.
@@ -379,6 +473,9 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         layers : list of int or None, default=None
             ``None`` yields arrays for ``layer``; a list yields dicts
             ``{layer: array}``, all from one forward pass per batch.
+        sites : str, list of str or None, default=None
+            Module paths or globs (see ``site``): the dicts also hold
+            ``{path: array}`` for them, from the same passes.
         return_provenance : bool, default=False
             Yield ``(activations, TokenProvenance)`` pairs instead.
 
@@ -395,13 +492,13 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         texts = check_texts(X)
         extraction = Extraction.of(self)
-        pairs = extraction.normalize_layers([self.layer_] if layers is None else layers)
+        pairs = self._pairs(extraction, layers, sites)
         counts, lengths = extraction.plan(texts)  # checks every text and warns now
 
         def batches_of(rows, prov, offsets):
             for b in range(0, len(offsets) - 1, self.batch_size):
                 lo, hi = offsets[b], offsets[min(b + self.batch_size, len(offsets) - 1)]
-                if layers is None:
+                if layers is None and sites is None:
                     out = rows[pairs[0][1]][lo:hi]
                 else:
                     out = {given: rows[n][lo:hi] for given, n in pairs}
@@ -421,7 +518,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         {"texts_per_chunk": [Interval(Integral, 1, None, closed="left"), None]},
         prefer_skip_nested_validation=True,
     )
-    def to_dask(self, X, *, layers=None, texts_per_chunk=None):
+    def to_dask(self, X, *, layers=None, sites=None, texts_per_chunk=None):
         """Activations as a lazy dask array, one chunk per group of texts.
 
         Nothing runs through the model until the array (or a block of it) is
@@ -447,6 +544,9 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
             ``{layer: array}`` keyed by the indices as given, mirroring
             ``transform_layers``. The arrays share one forward pass per chunk
             when computed together (``dask.compute(*arrays.values())``).
+        sites : str, list of str or None, default=None
+            Module paths or globs (see ``site``): the dict also holds
+            ``{path: array}`` for them, from the same forward passes.
         texts_per_chunk : int or None, default=None
             Texts per chunk; ``None`` means ``16 * batch_size``. A chunk holds
             the rows of its texts (one per kept token, or one per text when
@@ -482,18 +582,19 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         texts = check_texts(X)
         extraction = Extraction.of(self)
-        pairs = extraction.normalize_layers([self.layer_] if layers is None else layers)
+        pairs = self._pairs(extraction, layers, sites)
         counts, lengths = extraction.plan(texts)  # checks every text and warns now
         arrays = _dask.activation_arrays(
-            self, texts, sorted({n for _, n in pairs}), counts, lengths,
+            self, texts, ordered_keys(pairs), counts, lengths,
+            {n: extraction.width(n) for _, n in pairs},
             texts_per_chunk=texts_per_chunk or extraction.window_texts,
         )  # fmt: skip
-        if layers is None:
+        if layers is None and sites is None:
             return arrays[pairs[0][1]]
         return {given: arrays[n] for given, n in pairs}
 
     def get_feature_names_out(self, input_features=None):
-        """Output column names, ``"layer{layer_}_{i}"``.
+        """Output column names, ``"layer{layer_}_{i}"`` (``"{site}_{i}"`` for a site).
 
         Parameters
         ----------
@@ -506,6 +607,9 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
             One name per hidden dimension.
         """
         check_is_fitted(self)
-        return np.asarray(
-            [f"layer{self.layer_}_{i}" for i in range(self.hidden_size_)], dtype=object
-        )
+        key = self._output_key()
+        if isinstance(key, str):
+            names = [f"{key}_{i}" for i in range(self.site_sizes_[key])]
+        else:
+            names = [f"layer{key}_{i}" for i in range(self.hidden_size_)]
+        return np.asarray(names, dtype=object)

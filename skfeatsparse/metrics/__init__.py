@@ -7,6 +7,7 @@ in ``_plotting``.
 """
 
 from ._coders import coding_penalty
+from ._faithfulness import faithfulness
 from ._plotting import plot_firing_frequency
 from ._recovery import dictionary_similarity, recovery_scores
 from ._scorers import (
@@ -32,6 +33,7 @@ __all__ = [
     "coding_penalty",
     "dictionary_similarity",
     "explained_variance",
+    "faithfulness",
     "final_loss",
     "make_avg_coef_norm_scorer",
     "neg_avg_coef_norm",

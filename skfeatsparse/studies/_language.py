@@ -5,11 +5,15 @@ and the ``skfeatsparse embeddings`` / ``layers`` commands.
 """
 
 import time
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from ..activations import TransformerActivations, token_embeddings
+from ..activations._extraction import Extraction
 from ..activations._loading import random_weights_model
+from ..metrics._faithfulness import SpliceTarget, resolve_target, splice_targets
 from ._protocol import (
     PLOT_STYLE,
     at_most,
@@ -117,17 +121,51 @@ def embeddings_study(
     return rows
 
 
-def _layer_activations(act, train_texts, test_texts, layers, max_tokens, seed):
-    """Per layer: (training rows, held-out rows), the same tokens for every layer."""
-    train = act.transform_layers(train_texts, layers)
-    test = act.transform_layers(test_texts, layers)
+def _layer_activations(act, train_texts, test_texts, keys, max_tokens, seed):
+    """Per layer or site: (training rows, held-out rows), the same tokens for all.
+
+    ``keys`` is ``("layers", indices or None)`` or ``("sites", patterns)``;
+    layers are keyed by their non-negative index, sites by module path.
+    """
+    kind, which = keys
+    extract = act.transform_layers if kind == "layers" else act.transform_sites
+    train, test = extract(train_texts, which), extract(test_texts, which)
     return {
-        int(layer) % act.n_hidden_states_: (
-            at_most(train[layer], max_tokens[0], seed),
-            at_most(test[layer], max_tokens[1], seed + 1),
+        (key if isinstance(key, str) else int(key) % act.n_hidden_states_): (
+            at_most(train[key], max_tokens[0], seed),
+            at_most(test[key], max_tokens[1], seed + 1),
         )
-        for layer in train
+        for key in train
     }
+
+
+def _texts_up_to(act, texts, n_tokens):
+    """The first ``texts`` whose rows number at least ``n_tokens`` (all if fewer)."""
+    counts, _ = Extraction.of(act).plan(texts)
+    n = int(np.searchsorted(np.cumsum(counts), n_tokens)) + 1
+    return texts[:n]
+
+
+def _faithfulness(act, dictionaries, data, texts, batch_size):
+    """Per layer or site: :func:`~skfeatsparse.metrics.faithfulness` on ``texts``.
+
+    One clean forward pass per batch for all of them; each is spliced with
+    its dictionary at the study's penalty and mean-ablated with the mean of
+    its held-out rows.
+    """
+    targets = []
+    for key, dl in dictionaries.items():
+        layer, site = (None, key) if isinstance(key, str) else (key, None)
+        module, index, _ = resolve_target(act, layer=layer, site=site)
+        targets.append(SpliceTarget(module, dl, data[key][1].mean(axis=0), index))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = splice_targets(act, texts, targets, batch_size=batch_size)
+    return {
+        key: {k: (float(v) if isinstance(v, (float, np.floating)) else v)
+              for k, v in score.items()}
+        for key, score in zip(dictionaries, scores)
+    }  # fmt: skip
 
 
 def _common_ratio(dictionaries, data, target, max_halvings):
@@ -153,6 +191,9 @@ def layers_study(
     texts,
     *,
     layers=None,
+    sites=None,
+    faithfulness=True,
+    faithfulness_tokens=None,
     dictionary_ratio=1,
     test_size=1 / 3,
     max_tokens=16384,
@@ -190,22 +231,39 @@ def layers_study(
     refits each layer's dictionary with further seeds and lists the held-out
     values as ``normalized_loss_seeds`` (the spread of the fit).
 
+    ``sites`` (module paths or globs, see ``TransformerActivations(site=...)``)
+    studies those submodule outputs instead of hidden states (``layers``
+    must then be None): MLP outputs, attention outputs, an MLP's hidden
+    layer. With ``faithfulness=True`` each dictionary is also spliced back
+    into the model at its layer or site on held-out texts (those with the
+    first ``faithfulness_tokens`` held-out tokens, default
+    ``max_test_tokens``) and ``row["faithfulness"]`` holds what
+    :func:`~skfeatsparse.metrics.faithfulness` reports, ``recovered`` first
+    among it (CE loss recovered for causal models, cosine recovered for
+    encoders, against mean ablation).
+
     Returns
     -------
     rows : list of dict
-        One per layer: held-out metrics, ``_ci``, ``_in_sample``, ``controls``
-        and ``verdict``.
+        One per layer (``"layer"``) or site (``"site"``): held-out metrics,
+        ``_ci``, ``_in_sample``, ``controls``, ``faithfulness`` and
+        ``verdict``.
     info : dict
         Corpus sizes, the ratio used and the explained variance it reached.
     """
     controls = _check_controls(controls)
+    if sites is not None and layers is not None:
+        raise ValueError(
+            f"give layers or sites, not both (got layers={layers!r}, sites={sites!r})."
+        )
+    keys = ("layers", layers) if sites is None else ("sites", sites)
     train_idx, test_idx = split_rows(len(texts), test_size, random_state)
     train_texts = [texts[i] for i in train_idx]
     test_texts = [texts[i] for i in test_idx]
     sizes = (max_tokens, max_test_tokens)
     act = TransformerActivations(model, batch_size=batch_size, device=device).fit()
     data = {"model": _layer_activations(
-        act, train_texts, test_texts, layers, sizes, random_state
+        act, train_texts, test_texts, keys, sizes, random_state
     )}  # fmt: skip
     fit = dict(
         dictionary_ratio=dictionary_ratio,
@@ -240,7 +298,7 @@ def layers_study(
             device=device,
         ).fit()
         data["random_weights"] = _layer_activations(
-            random, train_texts, test_texts, layers, sizes, random_state
+            random, train_texts, test_texts, keys, sizes, random_state
         )
     settings = dict(
         transform_alpha_ratio=ratio,
@@ -248,11 +306,19 @@ def layers_study(
         n_resamples=n_resamples,
         **fit,
     )
+    for dl in dictionaries.values():
+        dl.transform_alpha = dl.alpha_ * ratio
+    scores = {}
+    if faithfulness:
+        start = time.perf_counter()
+        held_out = _texts_up_to(act, test_texts, faithfulness_tokens or max_test_tokens)
+        scores = _faithfulness(act, dictionaries, data["model"], held_out, batch_size)
+        splice_time = (time.perf_counter() - start) / len(dictionaries)
     rows = []
     for layer, dl in dictionaries.items():
         X_train, X_test = data["model"][layer]
-        dl.transform_alpha = dl.alpha_ * ratio
-        row = {"layer": layer, "n_features": int(X_train.shape[1])}
+        where = "site" if isinstance(layer, str) else "layer"
+        row = {where: layer, "n_features": int(X_train.shape[1])}
         row.update(measure(dl, X_train, X_test, confidence=confidence,
                            n_resamples=n_resamples))  # fmt: skip
         row.update(fit_time=fit_time, transform_alpha_ratio=ratio)
@@ -260,7 +326,12 @@ def layers_study(
         row["controls"] = {
             name: fit_and_measure(*data[name][layer], **settings) for name in controls
         }
-        row["verdict"] = control_verdict(f"layer {layer}", row)
+        if faithfulness:
+            row["faithfulness"] = scores[layer]
+            row["faithfulness"]["time"] = splice_time
+        row["verdict"] = control_verdict(f"{where} {layer}", row) + _faithful_clause(
+            row
+        )
         rows.append(row)
         if progress:
             progress(row)
@@ -273,6 +344,24 @@ def layers_study(
         "n_hidden_states": act.n_hidden_states_,
         "hidden_size": act.hidden_size_,
     }
+
+
+def _faithful_clause(row):
+    """`` Spliced back in, it recovers 91% of ... (CE 3.61 vs 3.57 clean).``"""
+    f = row.get("faithfulness")
+    if not f or not np.isfinite(f["recovered"]):
+        return ""
+    if f["kind"] == "causal":
+        detail = (
+            f"next-token loss over mean ablation (cross-entropy {f['ce_spliced']:.2f}"
+            f" vs {f['ce_clean']:.2f} clean, {f['ce_ablated']:.2f} ablated)"
+        )
+    else:
+        detail = (
+            f"final-state distance over mean ablation (token cosine "
+            f"{f['cosine_spliced']:.3f}, ablated {f['cosine_ablated']:.3f})"
+        )
+    return f" Spliced back in, it recovers {100 * f['recovered']:.0f}% of the {detail}."
 
 
 def _control_cell(row, name):
@@ -297,20 +386,42 @@ def format_embeddings_table(rows):
     return "\n".join(lines)
 
 
+def _faithful_cells(row):
+    """``recovered`` and the spliced output against clean, or dashes."""
+    f = row.get("faithfulness")
+    if not f:
+        return "- | -"
+    if f["kind"] == "causal":
+        detail = (
+            f"CE {f['ce_spliced']:.2f} / {f['ce_clean']:.2f} / {f['ce_ablated']:.2f}"
+        )
+    else:
+        detail = f"cos {f['cosine_spliced']:.3f} / {f['cosine_ablated']:.3f}"
+    return f"{f['recovered']:.3f} | {detail}"
+
+
 def format_layers_table(rows):
-    """A Markdown table of Figure 3: one line per layer, controls beside it."""
+    """A Markdown table of Figure 3: one line per layer (or site), controls beside it.
+
+    With faithfulness, ``recovered`` (1 = splicing the reconstruction back
+    in loses nothing, 0 = as much as mean ablation) and what it comes from:
+    cross-entropy spliced / clean / mean-ablated for causal models, token
+    cosine with the clean final states spliced / mean-ablated for encoders.
+    """
+    key = "site" if rows and "site" in rows[0] else "layer"
     lines = [
-        "| layer | normalized loss (held out) | in-sample | gap | gaussian "
-        "| random weights | S_1 | non-zeros | expl. var. | fit (s) |",
-        "|" + "---|" * 10,
+        f"| {key} | normalized loss (held out) | in-sample | gap | gaussian "
+        "| random weights | S_1 | non-zeros | expl. var. | recovered "
+        "| spliced output | fit (s) |",
+        "|" + "---|" * 12,
     ]
     for r in rows:
         lines.append(
-            f"| {r['layer']} | {interval(r)} | {r['normalized_loss_in_sample']:.2f} | "
+            f"| {r[key]} | {interval(r)} | {r['normalized_loss_in_sample']:.2f} | "
             f"{100 * gap(r):+.0f}% | {_control_cell(r, 'gaussian')} | "
             f"{_control_cell(r, 'random_weights')} | {r['avg_coef_norm']:.2f} | "
             f"{r['nonzero_count']:.1f} | {r['explained_variance']:.3f} | "
-            f"{r['fit_time']:.0f} |"
+            f"{_faithful_cells(r)} | {r['fit_time']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -377,7 +488,10 @@ def plot_layers(results, path=None):
 
     Every series has markers (a one-layer run shows its points); the
     explained-variance panel has a line at the paper's 0.98 and its axis
-    spans both that line and the data.
+    spans both that line and the data. Rows with ``faithfulness`` add a
+    fourth panel: ``recovered`` by layer (for encoders also that of the
+    sentence embedding), between mean ablation (0) and the clean model (1).
+    Rows of sites are placed in their order.
     """
     plt = _pyplot(path)
     with plt.rc_context(PLOT_STYLE):
@@ -386,12 +500,40 @@ def plot_layers(results, path=None):
     return _save(plt, fig, path)
 
 
+def _positions(rows):
+    """x of each row: its hidden-state index, or for sites its place in order."""
+    if rows and "site" in rows[0]:
+        return list(range(len(rows)))
+    return [r["layer"] for r in rows]
+
+
+def _plot_recovered(ax, results):
+    """The faithfulness panel: ``recovered`` by layer, 0 = mean ablation, 1 = clean."""
+    for i, (model, rows) in enumerate(results.items()):
+        picked = [(x, r["faithfulness"]) for x, r in zip(_positions(rows), rows)
+                  if r.get("faithfulness")]  # fmt: skip
+        if picked:
+            x, scores = zip(*picked)
+            ax.plot(x, [f["recovered"] for f in scores], "-o", color=f"C{i}",
+                    label=model)  # fmt: skip
+            if scores[0]["kind"] == "encoder":
+                ax.plot(x, [f["sentence_cosine_recovered"] for f in scores], "--D",
+                        color=f"C{i}", mfc="none",
+                        label=f"{model}: sentence embedding")  # fmt: skip
+    ax.axhline(1.0, color="k", linestyle="-.", linewidth=1)
+    ax.axhline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.set(ylabel="recovered when spliced in\n(1 = nothing lost, 0 = mean ablation)")
+    ax.legend(fontsize=9, loc="lower left")
+
+
 def _plot_layers(plt, results):
     keys = ("normalized_loss", "avg_coef_norm", "explained_variance")
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    faithful = any(r.get("faithfulness") for rows in results.values() for r in rows)
+    n_panels = 3 + faithful
+    fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 5))
     explained = [TARGET_EXPLAINED_VARIANCE]
     for i, (model, rows) in enumerate(results.items()):
-        layers = [r["layer"] for r in rows]
+        layers = _positions(rows)
         color = f"C{i}"
         for ax, key in zip(axes, keys):
             values, yerr = _series(rows, None, key)
@@ -407,11 +549,21 @@ def _plot_layers(plt, results):
                             label=f"{model}: {name.replace('_', ' ')}")  # fmt: skip
                     if key == "explained_variance":
                         explained += values
+    if faithful:
+        _plot_recovered(axes[3], results)
+    sites = next(iter(results.values()), [{}])[0].get("site") is not None
     for ax, label in zip(
         axes,
-        ("normalized loss", "avg. coef. norm $S_1$", "explained variance"),
-    ):
-        ax.set(xlabel="hidden state (0 = embeddings)", ylabel=f"{label} (held out)")
+        ("normalized loss", "avg. coef. norm $S_1$", "explained variance",
+         "faithfulness"),
+    ):  # fmt: skip
+        if label != "faithfulness":
+            ax.set(ylabel=f"{label} (held out)")
+        ax.set(
+            xlabel="site (in module order)"
+            if sites
+            else "hidden state (0 = embeddings)"
+        )
         ax.xaxis.get_major_locator().set_params(integer=True)
     ev = axes[2]
     ev.axhline(TARGET_EXPLAINED_VARIANCE, color="k", linestyle="-.", linewidth=1,

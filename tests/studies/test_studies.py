@@ -212,3 +212,76 @@ def test_layer_figure_has_the_098_line_markers_and_readable_fonts():
         assert all(line.get_marker() not in (None, "", "None") for line in series)
         assert ax.xaxis.label.get_fontsize() >= 12
     plt.close(fig)
+
+
+def test_layers_study_reports_faithfulness_beside_the_metrics(tiny_bert_dir):
+    from skfeatsparse.studies import format_layers_table
+
+    texts = [f"the cat number {i} sat on the mat and looked at the moon" for i in
+             range(24)]  # fmt: skip
+    settings = dict(layers=[1], max_tokens=300, max_test_tokens=100, max_iter=3,
+                    n_resamples=50, controls=(), transform_alpha_ratio=1.0)  # fmt: skip
+    rows, info = layers_study(tiny_bert_dir, texts, **settings)
+    f = rows[0]["faithfulness"]
+    assert (f["kind"], f["layer"], f["site"]) == (
+        "encoder",
+        1,
+        "encoder.layer.0.output.LayerNorm",
+    )
+    # held-out texts only, the first ones holding max_test_tokens tokens
+    assert 0 < f["n_texts"] <= info["n_test_texts"] and f["n_spliced"] >= 100
+    assert f["cosine_spliced"] > f["cosine_ablated"]
+    assert f["recovered"] == pytest.approx(
+        1 - (1 - f["cosine_spliced"]) / (1 - f["cosine_ablated"])
+    )
+    assert "Spliced back in, it recovers" in rows[0]["verdict"]
+    table = format_layers_table(rows)
+    header, _, line = table.splitlines()
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[columns.index("recovered")] == f"{f['recovered']:.3f}"
+    plain, _ = layers_study(tiny_bert_dir, texts, faithfulness=False, **settings)
+    assert "faithfulness" not in plain[0]
+    assert plain[0]["normalized_loss"] == rows[0]["normalized_loss"]
+    assert "| - | - |" in format_layers_table(plain)
+
+
+def test_layers_study_takes_sites_instead_of_layers(tiny_gpt2_dir):
+    texts = [f"a dog number {i} barked at the postman every morning" for i in
+             range(24)]  # fmt: skip
+    rows, _ = layers_study(
+        tiny_gpt2_dir, texts, sites="h.*.mlp", max_tokens=300, max_test_tokens=100,
+        max_iter=3, n_resamples=50, controls=("random_weights",),
+        transform_alpha_ratio=1.0,
+    )  # fmt: skip
+    assert [r["site"] for r in rows] == ["h.0.mlp", "h.1.mlp"]
+    for row in rows:
+        assert "layer" not in row and row["verdict"].startswith(f"site {row['site']}:")
+        assert row["faithfulness"]["site"] == row["site"]
+        assert row["faithfulness"]["kind"] == "causal"
+        assert row["faithfulness"]["kl_spliced"] < row["faithfulness"]["kl_ablated"]
+        assert np.isfinite(row["controls"]["random_weights"]["normalized_loss"])
+    with pytest.raises(ValueError, match="layers or sites, not both"):
+        layers_study(tiny_gpt2_dir, texts, layers=[1], sites="h.*.mlp")
+    with pytest.raises(ValueError, match="Close matches: 'h.0.mlp'"):
+        layers_study(tiny_gpt2_dir, texts, sites="h.*.mpl")
+
+
+def test_layer_figure_has_a_faithfulness_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from skfeatsparse.studies import plot_layers
+
+    rows = [_layer_row(0, 0.99), _layer_row(1, 0.99)]
+    for row, recovered in zip(rows, (0.9, 0.7)):
+        row["faithfulness"] = {"kind": "causal", "recovered": recovered}
+    fig = plot_layers({"m": rows})
+    assert len(fig.axes) == 4
+    series = [line for line in fig.axes[3].get_lines() if line.get_label() == "m"]
+    assert list(series[0].get_ydata()) == [0.9, 0.7]
+    assert list(series[0].get_xdata()) == [0, 1]
+    plt.close(fig)
+    assert len(plot_layers({"m": [_layer_row(3, 0.90)]}).axes) == 3  # none: 3 panels
