@@ -282,12 +282,15 @@ def separated(row, control):
 
 
 def row_name(row):
-    """``"a=10"``, ``"gaussian"``, ``"layer 3"`` or the model: how tables name a row."""
+    """How tables name a row: ``"a=10"``, ``"gaussian"``, ``"layer 3"``, a site or model."""
     if "avg_active" in row:
         return f"a={row['avg_active']:g}"
     if "layer" in row:
         return f"layer {row['layer']}"
-    return row["model"] if "model" in row else row["data"]
+    for key in ("site", "model"):
+        if key in row:
+            return str(row[key])
+    return row["data"]
 
 
 def format_atoms_table(rows):

@@ -142,12 +142,14 @@ def test_atoms_table_names_rows_and_shows_seeds_only_where_refitted():
          "dictionary_similarity_seeds": [0.95, 0.9]},
         {"model": "minilm", **base},
         {"data": "gaussian", **base},
+        {"site": "encoder.layer.0.output", **base},
     ]  # fmt: skip
     lines = format_atoms_table(rows).splitlines()
     assert lines[0].count("|") == lines[1].count("|") == 8
     assert lines[2] == "| layer 3 | 16 | 2 | 5 | 0.912 | - | - |"
     assert lines[3] == "| a=10 | 16 | 2 | 5 | 0.912 | 5.10-5.40 | 0.900 |"
     assert lines[4].startswith("| minilm |") and lines[5].startswith("| gaussian |")
+    assert lines[6].startswith("| encoder.layer.0.output | 16 |")
 
 
 def test_seeds_learn_the_same_sparse_features_but_not_gaussian_ones():
