@@ -282,7 +282,7 @@ def separated(row, control):
 
 
 def row_name(row):
-    """How tables name a row: ``"a=10"``, ``"gaussian"``, ``"layer 3"``, a site or model."""
+    """How tables name a row: ``"a=10"``, ``"layer 3"``, a site, a model or the data."""
     if "avg_active" in row:
         return f"a={row['avg_active']:g}"
     if "layer" in row:
