@@ -460,8 +460,9 @@ def run_features(args, run):
         rows[label] = [r.to_dict() for r in results]
         for r in results:
             title = (
-                f"Appendix G -- {label}, dictionary of {dictionary.components_.shape[0]}"
-                f" atoms on its {dictionary.n_features_in_}-wide token embeddings: "
+                f"Appendix G -- {label}, dictionary of "
+                f"{dictionary.components_.shape[0]} atoms on its "
+                f"{dictionary.n_features_in_}-wide token embeddings: "
                 f"{r.caption()}"
             )
             tables.append({"title": title, "markdown": r.to_table()})
@@ -521,8 +522,7 @@ COMMANDS = {
     ),
     "synthetic": (
         ("output", "fit", "ablation"),
-        "Fig. 1: the metrics on synthetic data and controls (--ablation: "
-        "Appendix E)",
+        "Fig. 1: the metrics on synthetic data and controls (--ablation: Appendix E)",
     ),
     "embeddings": (
         ("output", "fit", "models"),
@@ -649,8 +649,7 @@ def _option_groups():
         "--n-top",
         type=_positive,
         default=8,
-        help="tokens listed per feature, and nearest neighbours (default: "
-        "%(default)s)",
+        help="tokens listed per feature, and nearest neighbours (default: %(default)s)",
     )
     return {
         "output": output,

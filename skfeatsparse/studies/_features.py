@@ -62,8 +62,8 @@ class TokenFeatures:
         Their coefficients in the token's code, largest first.
     top_tokens : list of list of str
         Per feature, the tokens with the largest coefficient for it (the
-        whole vocabulary coded; only tokens that use it), largest first; ``top_coefficients`` their
-        coefficients.
+        whole vocabulary coded; only tokens that use it), largest first;
+        ``top_coefficients`` their coefficients.
     neighbours : list of str
         The nearest tokens by cosine of the (uncentred) embeddings, the token
         itself left out, nearest first; ``neighbour_cosines`` their cosines.
@@ -144,9 +144,7 @@ def format_token_features(results):
     Per token: a line per top feature (its coefficient and max-activating
     tokens), then its nearest neighbours by cosine (the paper's baseline).
     """
-    return "\n\n".join(
-        f"{_caption(r)}\n\n{_table(r)}" for r in map(_rows_of, results)
-    )
+    return "\n\n".join(f"{_caption(r)}\n\n{_table(r)}" for r in map(_rows_of, results))
 
 
 def _show(token):

@@ -7,8 +7,6 @@ and the ``skfeatsparse embeddings`` / ``layers`` commands.
 import os
 import time
 
-import numpy as np
-
 from ..activations import TransformerActivations, token_embeddings
 from ..activations._loading import random_weights_model
 from ._protocol import (
@@ -371,9 +369,10 @@ def _plot_families(plt, rows):
         color = f"C{families.index(row.get('family', 'unknown'))}"
         width = row["n_features"]
         values, yerr = _series([row])
+        family = row.get("family", "unknown")
         ax.errorbar([width], values, yerr=yerr, fmt=_MARKERS[i % len(_MARKERS)],
                     color=color, capsize=5, markersize=9,
-                    label=f"{row['model']} ({row.get('family', 'unknown')})")  # fmt: skip
+                    label=f"{row['model']} ({family})")  # fmt: skip
         if "random_weights" in row.get("controls", {}):
             values, yerr = _series([row], "random_weights")
             ax.errorbar([width], values, yerr=yerr, fmt=_MARKERS[i % len(_MARKERS)],

@@ -209,7 +209,9 @@ def test_family_figure_one_point_per_model_error_bars_and_gaussian_reference():
     ax = fig.axes[0]
     bars = {c.get_label(): c for c in ax.containers}
     for row in rows:
-        (point,) = [c for label, c in bars.items() if label.startswith(row["model"] + " (")]
+        (point,) = [
+            c for label, c in bars.items() if label.startswith(row["model"] + " (")
+        ]
         line = point.lines[0]
         assert list(line.get_xdata()) == [row["n_features"]]
         assert list(line.get_ydata()) == [row["normalized_loss"]]
@@ -239,7 +241,6 @@ def test_embeddings_rows_name_the_family(tiny_bert_dir):
 @pytest.fixture(scope="module")
 def bert_features(tiny_bert_dir):
     from skfeatsparse.activations import TransformerActivations
-
     from skfeatsparse.studies import token_features
 
     act = TransformerActivations(tiny_bert_dir).fit()
@@ -258,7 +259,9 @@ def test_token_features_code_reconstructs_the_token_embedding(bert_features):
     for r in results:
         x = E[r.token_id]
         reconstruction = r.code @ dictionary.components_ + dictionary.mean_
-        error = np.linalg.norm(x - reconstruction) / np.linalg.norm(x - dictionary.mean_)
+        error = np.linalg.norm(x - reconstruction) / np.linalg.norm(
+            x - dictionary.mean_
+        )
         assert error == pytest.approx(r.relative_error, rel=1e-4)
         assert r.relative_error < 0.5  # 256 atoms for a 200-token vocabulary
         # the listed features are the largest coefficients of the code, in order
@@ -349,9 +352,10 @@ def test_ablation_rows_carry_the_changed_setting():
     # the data changed: more noise, a different held-out value
     assert rows[0]["normalized_loss"] != rows[2]["normalized_loss"]
     # the Gaussian has no noise to change: measured once, listed twice
-    assert rows[3]["shared_control"] and rows[1]["normalized_loss"] == rows[3][
-        "normalized_loss"
-    ]
+    assert (
+        rows[3]["shared_control"]
+        and rows[1]["normalized_loss"] == rows[3]["normalized_loss"]
+    )
     assert rows[2]["verdict"].startswith("noise=0.2, a=2: ")
     assert ablation_verdict(rows).splitlines()[1].startswith("noise=0.2: ")
     del small["n_features"]
