@@ -1,7 +1,7 @@
 """Write docs/_results.rst's fragments from result files: nothing typed by hand.
 
-    python scripts/write_fragments.py families DIR/families.json
-    python scripts/write_fragments.py features DIR/results.json   # skfeatsparse features
+    python scripts/write_fragments.py families DIR/families.json [MORE.json ...]
+    python scripts/write_fragments.py features DIR/results.json  # of features
     python scripts/write_fragments.py ablation DIR/ablation_NAME.json
 
 Each replaces the text between ``.. BEGIN <name>`` and ``.. END <name>`` in
@@ -45,18 +45,29 @@ def _when(path):
     return f"Measured on {day}, 2 CPU cores shared with other jobs"
 
 
-def families(path):
-    record = json.loads(path.read_text())
-    rows = list(record["rows"].values())
-    sizes = record["sizes"]
+def families(path, *more):
+    """The family figure's table; several files (one model each) are merged."""
+    records = [json.loads(p.read_text()) for p in (path, *more)]
+    sizes = records[0]["sizes"]
+    if any(r["sizes"] != sizes for r in records):
+        raise ValueError("the families files were measured with other sizes")
+    rows = [row for r in records for row in r["rows"].values()]
     header = ["model", "family", "d", "tokens (train / held out)",
               "normalized loss (held out)", "in-sample", "Gaussian (same covariance)",
               "S_1", "explained variance", "time (s)"]  # fmt: skip
     body = [
-        [r["model"], r["family"], r["n_features"], f"{r['n_train']} / {r['n_test']}",
-         _ci(r), f"{r['normalized_loss_in_sample']:.2f}",
-         _ci(r["controls"]["gaussian"]), f"{r['avg_coef_norm']:.2f}",
-         f"{r['explained_variance']:.3f}", f"{r['time']:.0f}"]  # fmt: skip
+        [
+            r["model"],
+            r["family"],
+            r["n_features"],
+            f"{r['n_train']} / {r['n_test']}",
+            _ci(r),
+            f"{r['normalized_loss_in_sample']:.2f}",
+            _ci(r["controls"]["gaussian"]),
+            f"{r['avg_coef_norm']:.2f}",
+            f"{r['explained_variance']:.3f}",
+            f"{r['time']:.0f}",
+        ]  # fmt: skip
         for r in sorted(rows, key=lambda r: r["n_features"])
     ]
     title = (
@@ -66,10 +77,15 @@ def families(path):
     )
     text = [list_table(title, header, body), ""]
     text += [r["verdict"] for r in rows]
-    text += ["", f"{_when(path)} (time: the model's fit and its Gaussian's, "
-             "loading included), by ``scripts/appendix_results.py families``."]  # fmt: skip
-    _plot(path.parent / "token_embeddings_families.png")
-    return "families", "\n\n".join(t for t in text if t is not None)
+    text += [
+        "",
+        f"{_when(path)} (time: the model's fit and its Gaussian's, loading "
+        "included), by ``scripts/appendix_results.py families``.",
+    ]
+    from skfeatsparse.studies import plot_embeddings
+
+    plot_embeddings(rows, DOCS / "_static" / "token_embeddings_families.png")
+    return "families", "\n\n".join(text)
 
 
 def features(path):
@@ -97,7 +113,8 @@ def features(path):
             )
             blocks.append(
                 list_table(
-                    title, ["feature", "coefficient", "tokens that activate it most"],
+                    title,
+                    ["feature", "coefficient", "tokens that activate it most"],
                     body,
                 )  # fmt: skip
             )
@@ -123,17 +140,24 @@ def ablation(path):
     for value in values:
         group = [r for r in rows if r["value"] == value]
         body = [
-            [f"sparse-linear a={r['avg_active']:g}" if "avg_active" in r else r["data"],
-             f"{r['true_avg_coef_norm']:.2f}" if "true_avg_coef_norm" in r else "-",
-             _ci(r), _ci(r, "avg_coef_norm"), f"{r['nonzero_count']:.1f}",
-             f"{r['explained_variance']:.3f}",
-             f"{r['mcc']:.3f}" if "mcc" in r else "-"]  # fmt: skip
+            [
+                f"sparse-linear a={r['avg_active']:g}"
+                if "avg_active" in r
+                else r["data"],
+                f"{r['true_avg_coef_norm']:.2f}" if "true_avg_coef_norm" in r else "-",
+                _ci(r),
+                _ci(r, "avg_coef_norm"),
+                f"{r['nonzero_count']:.1f}",
+                f"{r['explained_variance']:.3f}",
+                f"{r['mcc']:.3f}" if "mcc" in r else "-",
+            ]  # fmt: skip
             for r in group
         ]
         d = group[0]["n_features"]
         title = (
             f"{setting} = {value:g}: d={d}, {sizes['n_samples']} training rows, "
-            f"{sizes['n_test']} held out, dictionary {group[0]['dictionary_ratio']:g}d, "
+            f"{sizes['n_test']} held out, dictionary "
+            f"{group[0]['dictionary_ratio']:g}d, "
             f"{group[0]['true_features_ratio']:g}d ground-truth features, noise "
             f"{group[0]['noise']:g}"
         )
@@ -145,8 +169,12 @@ def ablation(path):
     blocks.append(
         f"{_when(path)}, in {record['time']:.0f} s, by ``scripts/appendix_results.py "
         f"ablations``."
-        + (" The controls have no noise and no features: measured once, listed"
-           " under each value." if shared else "")  # fmt: skip
+        + (
+            " The controls have no noise and no features: measured once, listed"
+            " under each value."
+            if shared
+            else ""
+        )  # fmt: skip
     )
     _plot(path.parent / f"synthetic_ablation_{name}.png")
     return f"ablation-{name}", "\n\n".join(blocks)
@@ -168,9 +196,8 @@ def replace_fragment(name, body):
 
 
 if __name__ == "__main__":
-    kind, source = sys.argv[1], Path(sys.argv[2])
-    name, body = {"families": families, "features": features, "ablation": ablation}[
-        kind
-    ](source)
+    kind, *sources = sys.argv[1:]
+    write = {"families": families, "features": features, "ablation": ablation}[kind]
+    name, body = write(*map(Path, sources))
     replace_fragment(name, body)
     print(f"wrote fragment {name!r} of {RESULTS}")

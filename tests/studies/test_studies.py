@@ -295,7 +295,7 @@ def test_token_features_neighbours_are_sorted_by_cosine(bert_features):
 
     act, results, _ = bert_features
     E = token_embeddings(act.model_)
-    unit = E / np.linalg.norm(E, axis=1, keepdims=True)
+    unit = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
     for r in results:
         cosine = unit @ unit[r.token_id]
         cosine[r.token_id] = -np.inf
