@@ -18,7 +18,7 @@ from pathlib import Path
 
 SIZES = {
     # the main job's SmolLM2 sizing (skfeatsparse._cli.FULL), for every model
-    "families": dict(dictionary_ratio=1, max_iter=10, controls=("gaussian",)),
+    "families": dict(dictionary_ratio=1, max_train_rows=16384, controls=("gaussian",)),
     # Appendix E on 2 CPU cores: d = 64 where the paper has 256, 4096 rows
     "ablations": dict(
         avg_actives=(2, 5, 10, 20),

@@ -690,10 +690,11 @@ def test_figure_2_defaults_to_both_embedded_models_sized_for_the_main_job(
     assert _cli._models(args, "layers") == ["default"]
     result = _cli.run_embeddings(args, run)
     assert [m for m, _ in calls] == ["default", "smollm2"] == result["models"]
-    assert "max_iter" not in calls[0][1] and "controls" not in calls[0][1]
-    assert calls[1][1]["max_iter"] == 10 and calls[1][1]["controls"] == ["gaussian"]
+    assert "max_train_rows" not in calls[0][1] and "controls" not in calls[0][1]
+    assert calls[1][1]["max_train_rows"] == 16384
+    assert calls[1][1]["controls"] == ["gaussian"]
     # a model named with --model gets the full protocol
     calls.clear()
     args = _cli._parse(["embeddings", "--model", "smollm2", "--out-dir", str(tmp_path)])
     _cli.run_embeddings(args, _cli.Run(tmp_path / "b", {"settings": {}}))
-    assert "max_iter" not in calls[0][1] and "controls" not in calls[0][1]
+    assert "max_train_rows" not in calls[0][1] and "controls" not in calls[0][1]

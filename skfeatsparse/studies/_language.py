@@ -61,6 +61,7 @@ def embeddings_study(
     dictionary_ratio=1,
     test_size=0.2,
     max_rows=None,
+    max_train_rows=None,
     controls=CONTROL_NAMES,
     confidence=0.95,
     n_resamples=1000,
@@ -76,7 +77,9 @@ def embeddings_study(
     the paper's Sec. 4.1) and measured on the other tokens. The controls get
     the same protocol: ``"gaussian"``, rows with the embeddings' mean and
     covariance; ``"random_weights"``, the token embeddings of the same
-    architecture freshly initialised. ``max_rows`` subsamples the vocabulary.
+    architecture freshly initialised. ``max_rows`` subsamples the vocabulary;
+    ``max_train_rows`` fits each dictionary on at most that many of the
+    training tokens (drawn at random) and still measures every held-out one.
     With ``n_seeds > 1`` the model's dictionary is refitted with further seeds
     and ``normalized_loss_seeds`` lists the held-out value of each (the spread
     of the fit, which the interval does not cover). One row per model, with
@@ -96,6 +99,7 @@ def embeddings_study(
         act = TransformerActivations(model).fit()
         E = at_most(token_embeddings(act.model_), max_rows, random_state)
         train, test = split_rows(E.shape[0], test_size, random_state)
+        train = at_most(train, max_train_rows, random_state + 1)
         row = {
             "model": _model_label(model),
             "family": model_family(act.model_),
