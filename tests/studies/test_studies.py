@@ -230,12 +230,16 @@ def test_family_figure_one_point_per_model_error_bars_and_gaussian_reference():
     plt.close(fig)
 
 
-def test_embeddings_rows_name_the_family(tiny_bert_dir):
+def test_embeddings_rows_name_the_family_and_cap_the_training_tokens(tiny_bert_dir):
     (row,) = embeddings_study(
-        [tiny_bert_dir], controls=(), dictionary_ratio=1, max_iter=2, n_resamples=20
-    )
+        [tiny_bert_dir], controls=("gaussian",), dictionary_ratio=1, max_iter=2,
+        n_resamples=20, max_train_rows=50,
+    )  # fmt: skip
     assert row["family"] == "bert"
     assert row["model"] == tiny_bert_dir.name  # a directory: its name
+    # fitted on 50 training tokens, measured on every held-out one
+    assert row["n_train"] == row["controls"]["gaussian"]["n_train"] == 50
+    assert row["n_test"] == round(0.2 * row["n_samples"])
 
 
 @pytest.fixture(scope="module")
