@@ -692,7 +692,7 @@ def test_figure_2_defaults_to_both_embedded_models_sized_for_the_main_job(
     assert [m for m, _ in calls] == ["default", "smollm2"] == result["models"]
     assert "max_train_rows" not in calls[0][1] and "controls" not in calls[0][1]
     assert calls[1][1]["max_train_rows"] == 16384
-    assert calls[1][1]["controls"] == ["gaussian"]
+    assert list(calls[1][1]["controls"]) == ["gaussian"]
     # a model named with --model gets the full protocol
     calls.clear()
     args = _cli._parse(["embeddings", "--model", "smollm2", "--out-dir", str(tmp_path)])
