@@ -696,5 +696,6 @@ def test_figure_2_defaults_to_both_embedded_models_sized_for_the_main_job(
     # a model named with --model gets the full protocol
     calls.clear()
     args = _cli._parse(["embeddings", "--model", "smollm2", "--out-dir", str(tmp_path)])
+    (tmp_path / "b").mkdir()
     _cli.run_embeddings(args, _cli.Run(tmp_path / "b", {"settings": {}}))
     assert "max_train_rows" not in calls[0][1] and "controls" not in calls[0][1]
