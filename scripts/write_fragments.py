@@ -88,44 +88,45 @@ def families(path, *more):
     return "families", "\n\n".join(text)
 
 
-def features(path):
-    record = json.loads(path.read_text())
-    part = record["features"]
-    settings = part["settings"]
+def features(*paths):
+    """The Appendix G tables of one or more ``skfeatsparse features`` runs."""
     blocks = []
-    for model, rows in part["rows"].items():
-        for r in rows:
-            body = [
-                [atom, f"{coef:.3f}", ", ".join(repr(t) for t in tokens)]
-                for atom, coef, tokens in zip(
-                    r["features"], r["coefficients"], r["top_tokens"]
-                )
-            ]
-            near = ", ".join(
-                f"{t!r} ({c:.2f})"
-                for t, c in zip(r["neighbours"], r["neighbour_cosines"])
+    for path in paths:
+        part = json.loads(path.read_text())["features"]
+        settings = part["settings"]
+        for model, rows in part["rows"].items():
+            for r in rows:
+                blocks.append(_features_table(model, r))
+        fitted = [m for m, f in part["fitted_now"].items() if f]
+        blocks.append(
+            f"{', '.join(part['rows'])}: dictionary {settings['dictionary_ratio']}d,"
+            f" {settings.get('max_iter', 30)} iterations, on every token embedding."
+            f" {_when(path)}, by ``skfeatsparse features`` in {part['time']:.0f} s"
+            + (
+                " (its dictionary fitted in this call)."
+                if fitted
+                else " (its dictionary fitted by an earlier call, cached)."
             )
-            body.append(["nearest by cosine", "-", near])
-            title = (
-                f"{model}: {r['word']!r} = token {r['token']!r} (id "
-                f"{r['token_id']}), {r['n_nonzero']} non-zero coefficients, "
-                f"relative error {r['relative_error']:.2f}"
-            )
-            blocks.append(
-                list_table(
-                    title,
-                    ["feature", "coefficient", "tokens that activate it most"],
-                    body,
-                )  # fmt: skip
-            )
-    blocks.append(
-        f"Dictionary {settings['dictionary_ratio']}d, "
-        f"{settings.get('max_iter', 30)} iterations, on every token embedding. "
-        f"{_when(path)}, by ``skfeatsparse features`` in {part['time']:.0f} s "
-        f"(dictionaries fitted in this call: "
-        f"{', '.join(m for m, f in part['fitted_now'].items() if f) or 'none'})."
-    )
+        )
     return "features", "\n\n".join(blocks)
+
+
+def _features_table(model, r):
+    body = [
+        [atom, f"{coef:.3f}", ", ".join(repr(t) for t in tokens)]
+        for atom, coef, tokens in zip(r["features"], r["coefficients"], r["top_tokens"])
+    ]
+    near = ", ".join(
+        f"{t!r} ({c:.2f})" for t, c in zip(r["neighbours"], r["neighbour_cosines"])
+    )
+    body.append(["nearest by cosine", "-", near])
+    title = (
+        f"{model}: {r['word']!r} = token {r['token']!r} (id {r['token_id']}), "
+        f"{r['n_nonzero']} non-zero coefficients, relative error "
+        f"{r['relative_error']:.2f}"
+    )
+    header = ["feature", "coefficient", "tokens that activate it most"]
+    return list_table(title, header, body)
 
 
 def ablation(path):
