@@ -72,8 +72,9 @@ def families(path, *more):
     ]
     title = (
         f"Figure 2 across families: dictionary {sizes['dictionary_ratio']}d, "
-        f"{sizes['max_iter']} iterations, vocabulary split 80/20 (at most "
-        f"{sizes['max_rows']} tokens), 95% bootstrap intervals"
+        f"vocabulary split 80/20 (at most {sizes['max_rows']} tokens), fitted "
+        f"on at most {sizes['max_train_rows']} training tokens, measured on "
+        "every held-out one, 95% bootstrap intervals"
     )
     text = [list_table(title, header, body), ""]
     text += [r["verdict"] for r in rows]
