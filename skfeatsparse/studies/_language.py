@@ -4,6 +4,7 @@ Used by ``examples/plot_token_embeddings.py``, ``examples/plot_layer_sparsity.py
 and the ``skfeatsparse embeddings`` / ``layers`` commands.
 """
 
+import os
 import time
 import warnings
 
@@ -50,7 +51,14 @@ def _model_label(model):
         return "default (all-MiniLM-L6-v2)"
     if model == "smollm2":
         return "smollm2 (SmolLM2-135M-Instruct, Q4_1/Q8_0 GGUF)"
+    if isinstance(model, (str, os.PathLike)) and os.path.exists(model):
+        return os.path.basename(os.path.normpath(model))  # a directory or file
     return str(model)
+
+
+def model_family(model):
+    """The architecture family of a loaded model, e.g. ``"bert"``, ``"llama"``."""
+    return str(getattr(model.config, "model_type", None) or type(model).__name__)
 
 
 def embeddings_study(
@@ -59,6 +67,7 @@ def embeddings_study(
     dictionary_ratio=1,
     test_size=0.2,
     max_rows=None,
+    max_train_rows=None,
     controls=CONTROL_NAMES,
     confidence=0.95,
     n_resamples=1000,
@@ -74,11 +83,14 @@ def embeddings_study(
     the paper's Sec. 4.1) and measured on the other tokens. The controls get
     the same protocol: ``"gaussian"``, rows with the embeddings' mean and
     covariance; ``"random_weights"``, the token embeddings of the same
-    architecture freshly initialised. ``max_rows`` subsamples the vocabulary.
+    architecture freshly initialised. ``max_rows`` subsamples the vocabulary;
+    ``max_train_rows`` fits each dictionary on at most that many of the
+    training tokens (drawn at random) and still measures every held-out one.
     With ``n_seeds > 1`` the model's dictionary is refitted with further seeds
     and ``normalized_loss_seeds`` lists the held-out value of each (the spread
     of the fit, which the interval does not cover). One row per model, with
-    ``controls`` and a ``verdict``.
+    its ``family`` (the architecture, e.g. ``"bert"``), ``controls`` and a
+    ``verdict``; :func:`plot_embeddings` draws them as the paper's Figure 2.
     """
     controls = _check_controls(controls)
     settings = dict(
@@ -93,8 +105,10 @@ def embeddings_study(
         act = TransformerActivations(model).fit()
         E = at_most(token_embeddings(act.model_), max_rows, random_state)
         train, test = split_rows(E.shape[0], test_size, random_state)
+        train = at_most(train, max_train_rows, random_state + 1)
         row = {
             "model": _model_label(model),
+            "family": model_family(act.model_),
             "data": "token embeddings",
             "n_samples": int(E.shape[0]),
             "n_features": int(E.shape[1]),
@@ -443,10 +457,17 @@ def _series(rows, name=None, key="normalized_loss"):
 
 
 def plot_embeddings(rows, path=None):
-    """Figure 2: held-out normalized loss of token embeddings and their controls."""
+    """Figure 2 as the paper draws it: normalized loss against embedding size.
+
+    One point per model (its held-out normalized loss with its interval),
+    coloured by family (``row["family"]``), and the Gaussian reference at
+    each width (the same-covariance Gaussian control, black). Where a row has
+    the random-weights control it is drawn as an open marker in the model's
+    colour. Returns the figure.
+    """
     plt = _pyplot(path)
     with plt.rc_context(PLOT_STYLE):
-        fig = _plot_embeddings(plt, rows)
+        fig = _plot_families(plt, rows)
         fig.tight_layout()
     return _save(plt, fig, path)
 
@@ -458,23 +479,47 @@ def _save(plt, fig, path):
     return fig
 
 
-def _plot_embeddings(plt, rows):
-    models = [r["model"] for r in rows]
-    x = np.arange(len(models))
-    names = [None, *(n for n in CONTROL_NAMES if n in rows[0].get("controls", {}))]
-    width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(6.5, 2.5 + 2 * len(models)), 4.8))
-    for i, name in enumerate(names):
-        values, yerr = _series(rows, name)
-        label = "token embeddings" if name is None else name.replace("_", " ")
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, yerr=yerr,
-               capsize=4, label=label)  # fmt: skip
-    ax.set_xticks(x, models)
+_MARKERS = "osD^vP*X"
+
+
+def _plot_families(plt, rows):
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    families = list(dict.fromkeys(r.get("family", "unknown") for r in rows))
+    for i, row in enumerate(rows):
+        color = f"C{families.index(row.get('family', 'unknown'))}"
+        width = row["n_features"]
+        values, yerr = _series([row])
+        family = row.get("family", "unknown")
+        ax.errorbar([width], values, yerr=yerr, fmt=_MARKERS[i % len(_MARKERS)],
+                    color=color, capsize=5, markersize=9,
+                    label=f"{row['model']} ({family})")  # fmt: skip
+        if "random_weights" in row.get("controls", {}):
+            values, yerr = _series([row], "random_weights")
+            ax.errorbar([width], values, yerr=yerr, fmt=_MARKERS[i % len(_MARKERS)],
+                        color=color, mfc="none", capsize=3,
+                        label=f"{row['model']}: random weights")  # fmt: skip
+    gaussian = sorted(
+        ((r["n_features"], r["controls"]["gaussian"]) for r in rows
+         if "gaussian" in r.get("controls", {})),
+        key=lambda pair: pair[0],
+    )  # fmt: skip
+    if gaussian:
+        widths = [w for w, _ in gaussian]
+        controls = [c for _, c in gaussian]
+        ax.errorbar(widths, [c["normalized_loss"] for c in controls],
+                    yerr=errors(controls, "normalized_loss"), fmt="k--_",
+                    markersize=22, capsize=3,
+                    label="Gaussian (same covariance), each width")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    widths = sorted({r["n_features"] for r in rows})
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.minorticks_off()
     ax.set(
+        xlabel="embedding size d",
         ylabel="normalized loss\n(held out, 95% interval)",
-        title="Token embeddings against their controls (Fig. 2)",
+        title="Token embeddings by family (Fig. 2)",
     )
-    ax.legend()
+    ax.legend(fontsize=9)
     return fig
 
 

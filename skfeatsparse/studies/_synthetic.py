@@ -31,6 +31,7 @@ def synthetic_study(
     n_features=256,
     noise=0.1,
     dictionary_ratio=8,
+    true_features_ratio=4,
     confidence=0.95,
     n_resamples=1000,
     n_seeds=1,
@@ -53,10 +54,20 @@ def synthetic_study(
     ``support_f1`` of the held-out rows' codes against their true codes.
     With ``n_seeds > 1`` the dictionary is refitted with further seeds and
     ``normalized_loss_seeds`` lists the held-out value of each (the spread
-    the interval does not cover). Every row has a ``verdict``;
+    the interval does not cover). ``true_features_ratio`` sets the number of
+    ground-truth features, ``true_features_ratio * n_features`` (the paper:
+    4d; its Appendix E also 8d); every row records ``noise``,
+    ``n_features``, ``dictionary_ratio`` and ``true_features_ratio``, the
+    settings its ablations vary (:func:`ablation_study`). Every row has a ``verdict``;
     :func:`synthetic_verdict` sums the study up. ``progress`` is an optional
     callable taking each finished row.
     """
+    check_synthetic_settings(
+        noise=noise,
+        n_features=n_features,
+        dictionary_ratio=dictionary_ratio,
+        true_features_ratio=true_features_ratio,
+    )
     rows = []
     datasets = [("sparse-linear", a) for a in avg_actives]
     datasets += [(name, None) for name in controls]
@@ -65,6 +76,7 @@ def synthetic_study(
             X, true_components, code = make_sparse_linear(
                 n_samples + n_test,
                 n_features,
+                n_components=int(round(true_features_ratio * n_features)),
                 avg_active=a,
                 noise=noise,
                 return_components=True,
@@ -86,6 +98,12 @@ def synthetic_study(
             row = {"data": data}
             true_components = held_out = None
         X = X.astype(dtype, copy=False)
+        row.update(
+            noise=float(noise),
+            n_features=int(n_features),
+            dictionary_ratio=dictionary_ratio,
+            true_features_ratio=true_features_ratio,
+        )
         settings = dict(
             dictionary_ratio=dictionary_ratio,
             random_state=random_state,
@@ -105,6 +123,30 @@ def synthetic_study(
         if progress:
             progress(row)
     return rows
+
+
+# What each setting must be, as the error says it.
+_SETTING_RULES = {
+    "noise": (lambda v: v >= 0, "a number >= 0 (the paper: 0.1)"),
+    "n_features": (
+        lambda v: v >= 1 and float(v).is_integer(),
+        "a positive integer (the paper: 256)",
+    ),
+    "dictionary_ratio": (lambda v: v > 0, "a number > 0 (the paper: 8)"),
+    "true_features_ratio": (lambda v: v > 0, "a number > 0 (the paper: 4)"),
+}
+
+
+def check_synthetic_settings(**settings):
+    """Raise a ValueError naming the first setting of the study that is invalid."""
+    for name, value in settings.items():
+        valid, rule = _SETTING_RULES[name]
+        try:
+            ok = not isinstance(value, bool) and bool(valid(float(value)))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be {rule}, got {value!r}.")
 
 
 def _row_verdict(row):
@@ -231,8 +273,31 @@ def _plot_synthetic(plt, rows):
     sparse = [r for r in rows if r["data"] == "sparse-linear"]
     controls = [r for r in rows if r["data"] != "sparse-linear"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+    plot_truth_panel(axes[0], sparse)
+    axes[0].set_title("(a) metrics against the truth")
+    compare = [r for r in sparse if r["avg_active"] in (5, 10, 20)] + controls
+    names, x = plot_controls_panel(axes[1], compare)
+    axes[1].set_title("(b) sparse-linear data against controls")
 
-    ax = axes[0]
+    ax = axes[2]
+    ax.bar(
+        x - 0.2, [r["nonzero_count"] for r in compare], 0.4, label="non-zero entries"
+    )
+    ax.set_ylabel("non-zero entries")
+    twin = ax.twinx()
+    twin.bar(
+        x + 0.2, [r["final_loss"] for r in compare], 0.4, color="C3", label="final loss"
+    )
+    twin.set_ylabel("final loss")
+    ax.set_xticks(x, names, rotation=30)
+    ax.set_title("(Fig. 4) the naive metrics are fooled")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper left", fontsize=10)
+    return fig
+
+
+def plot_truth_panel(ax, sparse):
+    """Figure 1(a) on ``ax``: each metric against the truth, sparse-linear rows."""
     half = [r["half_avg_active"] for r in sparse]
     ax.plot(half, half, "k:", label="a/2 (paper's 'correct')")
     ax.plot(half, [r["true_avg_coef_norm"] for r in sparse], "k--", label="true $S_1$")
@@ -250,11 +315,15 @@ def _plot_synthetic(plt, rows):
         yscale="log",
         xlabel="true sparsity a/2",
         ylabel="metric (held out, 95% interval)",
-        title="(a) metrics against the truth",
     )
     ax.legend(fontsize=10)
 
-    compare = [r for r in sparse if r["avg_active"] in (5, 10, 20)] + controls
+
+def plot_controls_panel(ax, compare):
+    """Figure 1(b) on ``ax``: normalized loss and S_1 of ``compare``, side by side.
+
+    Returns the bar labels and their positions.
+    """
     names = [
         f"a={r['avg_active']:g}" if "avg_active" in r else r["data"] for r in compare
     ]
@@ -263,26 +332,11 @@ def _plot_synthetic(plt, rows):
         (-0.2, "normalized_loss", "normalized loss"),
         (0.2, "avg_coef_norm", "$S_1$"),
     ):
-        axes[1].bar(
+        ax.bar(
             x + offset, [r[key] for r in compare], 0.4, yerr=errors(compare, key),
             capsize=3, label=label,
         )  # fmt: skip
-    axes[1].set_xticks(x, names, rotation=30)
-    axes[1].set(title="(b) sparse-linear data against controls", ylabel="metric")
-    axes[1].legend(fontsize=10)
-
-    ax = axes[2]
-    ax.bar(
-        x - 0.2, [r["nonzero_count"] for r in compare], 0.4, label="non-zero entries"
-    )
-    ax.set_ylabel("non-zero entries")
-    twin = ax.twinx()
-    twin.bar(
-        x + 0.2, [r["final_loss"] for r in compare], 0.4, color="C3", label="final loss"
-    )
-    twin.set_ylabel("final loss")
     ax.set_xticks(x, names, rotation=30)
-    ax.set_title("(Fig. 4) the naive metrics are fooled")
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize=10)
-    return fig
+    ax.set_ylabel("metric")
+    ax.legend(fontsize=10)
+    return names, x

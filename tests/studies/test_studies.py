@@ -287,3 +287,210 @@ def test_layer_figure_has_a_faithfulness_panel():
     assert list(series[0].get_xdata()) == [0, 1]
     plt.close(fig)
     assert len(plot_layers({"m": [_layer_row(3, 0.90)]}).axes) == 3  # none: 3 panels
+
+
+def _embedding_row(model, family, width, value, gaussian, random=None):
+    def metric(v):
+        return {"normalized_loss": v, "normalized_loss_ci": [v - 1, v + 2]}
+
+    controls = {"gaussian": metric(gaussian)}
+    if random is not None:
+        controls["random_weights"] = metric(random)
+    return {"model": model, "family": family, "n_features": width,
+            **metric(value), "controls": controls}  # fmt: skip
+
+
+def test_family_figure_one_point_per_model_error_bars_and_gaussian_reference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from skfeatsparse.studies import plot_embeddings
+
+    rows = [
+        _embedding_row("a", "bert", 384, 50.0, 90.0, random=120.0),
+        _embedding_row("b", "llama", 576, 40.0, 110.0),
+        _embedding_row("c", "bert", 768, 60.0, 150.0),
+    ]
+    fig = plot_embeddings(rows)
+    ax = fig.axes[0]
+    bars = {c.get_label(): c for c in ax.containers}
+    for row in rows:
+        (point,) = [
+            c for label, c in bars.items() if label.startswith(row["model"] + " (")
+        ]
+        line = point.lines[0]
+        assert list(line.get_xdata()) == [row["n_features"]]
+        assert list(line.get_ydata()) == [row["normalized_loss"]]
+        (segments,) = point.lines[2]  # the error bar: the interval
+        low, high = sorted(segments.get_segments()[0][:, 1])
+        assert (low, high) == tuple(row["normalized_loss_ci"])
+    # colour by family: a and c share theirs, b has another
+    color = {r["model"]: bars[f"{r['model']} ({r['family']})"].lines[0].get_color()
+             for r in rows}  # fmt: skip
+    assert color["a"] == color["c"] != color["b"]
+    (gauss,) = [c for label, c in bars.items() if label.startswith("Gaussian")]
+    assert list(gauss.lines[0].get_xdata()) == [384, 576, 768]
+    assert list(gauss.lines[0].get_ydata()) == [90.0, 110.0, 150.0]
+    assert len(gauss.lines[2][0].get_segments()) == 3  # an interval at each width
+    assert "embedding size" in ax.get_xlabel()
+    plt.close(fig)
+
+
+def test_embeddings_rows_name_the_family_and_cap_the_training_tokens(tiny_bert_dir):
+    (row,) = embeddings_study(
+        [tiny_bert_dir], controls=("gaussian",), dictionary_ratio=1, max_iter=2,
+        n_resamples=20, max_train_rows=50,
+    )  # fmt: skip
+    assert row["family"] == "bert"
+    assert row["model"] == tiny_bert_dir.name  # a directory: its name
+    # fitted on 50 training tokens, measured on every held-out one
+    assert row["n_train"] == row["controls"]["gaussian"]["n_train"] == 50
+    assert row["n_test"] == round(0.2 * row["n_samples"])
+
+
+@pytest.fixture(scope="module")
+def bert_features(tiny_bert_dir):
+    from skfeatsparse.activations import TransformerActivations
+    from skfeatsparse.studies import token_features
+
+    act = TransformerActivations(tiny_bert_dir).fit()
+    results, dictionary = token_features(
+        act, ["dog", "the"], dictionary_ratio=8, n_features=4, n_top=5,
+        n_neighbours=6, max_iter=20, random_state=0,
+    )  # fmt: skip
+    return act, results, dictionary
+
+
+def test_token_features_code_reconstructs_the_token_embedding(bert_features):
+    from skfeatsparse.activations import token_embeddings
+
+    act, results, dictionary = bert_features
+    E = token_embeddings(act.model_)
+    for r in results:
+        x = E[r.token_id]
+        reconstruction = r.code @ dictionary.components_ + dictionary.mean_
+        error = np.linalg.norm(x - reconstruction) / np.linalg.norm(
+            x - dictionary.mean_
+        )
+        assert error == pytest.approx(r.relative_error, rel=1e-4)
+        assert r.relative_error < 0.5  # 256 atoms for a 200-token vocabulary
+        # the listed features are the largest coefficients of the code, in order
+        assert np.all(np.diff(r.coefficients) <= 0)
+        assert np.allclose(r.coefficients, np.sort(r.code)[::-1][: len(r.features)])
+        assert np.allclose(r.code[r.features], r.coefficients)
+        # the token's code as the whole vocabulary's coding has it
+        np.testing.assert_allclose(
+            r.code, dictionary.transform(E)[r.token_id], rtol=1e-5, atol=1e-7
+        )
+    assert results[0].token == "dog" and results[1].token == "the"
+
+
+def test_token_features_top_tokens_have_the_largest_coefficients(bert_features):
+    from skfeatsparse.activations import token_embeddings
+
+    act, results, dictionary = bert_features
+    codes = dictionary.transform(token_embeddings(act.model_))
+    vocab = act.tokenizer_.convert_ids_to_tokens(list(range(codes.shape[0])))
+    for r in results:
+        for atom, tokens, coefs in zip(r.features, r.top_tokens, r.top_coefficients):
+            column = codes[:, atom]
+            assert tokens[0] == vocab[int(np.argmax(column))]
+            assert np.allclose(coefs, np.sort(column)[::-1][: len(coefs)], rtol=1e-4)
+            assert len(tokens) <= 5 and np.all(np.asarray(coefs) > 0)
+        assert r.token in r.top_tokens[0] or len(r.top_tokens[0]) == 5
+
+
+def test_token_features_neighbours_are_sorted_by_cosine(bert_features):
+    from skfeatsparse.activations import token_embeddings
+
+    act, results, _ = bert_features
+    E = token_embeddings(act.model_)
+    unit = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+    for r in results:
+        cosine = unit @ unit[r.token_id]
+        cosine[r.token_id] = -np.inf
+        expected = np.argsort(-cosine)[:6]
+        ids = act.tokenizer_.convert_tokens_to_ids(r.neighbours)
+        assert list(ids) == list(expected) and r.token not in r.neighbours
+        assert np.all(np.diff(r.neighbour_cosines) <= 0)
+        np.testing.assert_allclose(r.neighbour_cosines, cosine[expected], rtol=1e-5)
+
+
+def test_token_features_table_lists_features_and_neighbours(bert_features):
+    from skfeatsparse.studies import format_token_features
+
+    _, results, _ = bert_features
+    text = format_token_features(results)
+    r = results[0]
+    assert text.startswith(f"'dog' = token 'dog' (id {r.token_id}): ")
+    table = r.to_table().splitlines()
+    assert len(table) == 2 + len(r.features) + 1
+    assert table[2].startswith(f"| {r.features[0]} | {r.coefficients[0]:.3f} | ")
+    assert table[-1].startswith("| nearest by cosine | - | " + repr(r.neighbours[0]))
+    assert r.to_dict()["n_nonzero"] == np.count_nonzero(r.code)
+
+
+def test_a_word_is_mapped_to_its_single_token_or_refused(tiny_gpt2_dir, bert_features):
+    from skfeatsparse.activations import TransformerActivations
+    from skfeatsparse.studies import single_token_id, token_features
+
+    tok = TransformerActivations(tiny_gpt2_dir).fit().tokenizer_
+    (expected,) = tok.encode(" the", add_special_tokens=False)
+    assert tok.convert_ids_to_tokens(expected) == "Ġthe"  # byte-level BPE
+    assert single_token_id(tok, "the") == expected
+    assert single_token_id(tok, "Ġthe") == expected  # the token's own string
+    with pytest.raises(ValueError, match="'dictionaryless' is not one token"):
+        single_token_id(tok, "dictionaryless")
+    act, _, dictionary = bert_features
+    with pytest.raises(ValueError, match="is not one token"):  # not [UNK] either
+        token_features(act, ["zzzqx"], dictionary=dictionary)
+    with pytest.raises(ValueError, match="n_top must be a positive integer"):
+        token_features(act, ["dog"], dictionary=dictionary, n_top=0)
+
+
+def test_ablation_rows_carry_the_changed_setting():
+    from skfeatsparse.studies import ablation_study, ablation_verdict
+
+    small = dict(avg_actives=(2,), controls=("gaussian",), n_samples=300,
+                 n_test=150, n_features=8, max_iter=3, n_resamples=20)  # fmt: skip
+    rows = ablation_study("noise", **small)
+    assert [(r["data"], r["noise"]) for r in rows] == [
+        ("sparse-linear", 0.05), ("gaussian", 0.05),
+        ("sparse-linear", 0.2), ("gaussian", 0.2),
+    ]  # fmt: skip
+    assert all(r["ablation"] == "noise" and r["value"] == r["noise"] for r in rows)
+    # the data changed: more noise, a different held-out value
+    assert rows[0]["normalized_loss"] != rows[2]["normalized_loss"]
+    # the Gaussian has no noise to change: measured once, listed twice
+    assert (
+        rows[3]["shared_control"]
+        and rows[1]["normalized_loss"] == rows[3]["normalized_loss"]
+    )
+    assert rows[2]["verdict"].startswith("noise=0.2, a=2: ")
+    assert ablation_verdict(rows).splitlines()[1].startswith("noise=0.2: ")
+    del small["n_features"]
+    wide = ablation_study("width", (8, 12), **small)
+    assert [r["n_features"] for r in wide] == [8, 8, 12, 12]
+    assert wide[2]["n_components"] == 8 * 12  # the 8d dictionary grows with d
+    features = ablation_study("features", **{**small, "n_features": 8})
+    assert features[0]["true_features_ratio"] == 8
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, message",
+    [
+        (("loudness",), {}, ValueError, "unknown ablation 'loudness'"),
+        (("noise", (-0.1,)), {}, ValueError, r"noise must be a number >= 0.*-0.1"),
+        (("width", (0,)), {}, ValueError, "n_features must be a positive integer"),
+        (("dictionary", (0,)), {}, ValueError, "dictionary_ratio must be a number > 0"),
+        (("noise", ()), {}, ValueError, "at least one value"),
+        (("noise",), {"noise": 0.3}, TypeError, "sets noise itself"),
+    ],
+)
+def test_bad_ablations_are_clear_errors(args, kwargs, error, message):
+    from skfeatsparse.studies import ablation_study
+
+    with pytest.raises(error, match=message):
+        ablation_study(*args, **kwargs)

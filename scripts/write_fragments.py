@@ -1,0 +1,205 @@
+"""Write docs/_results.rst's fragments from result files: nothing typed by hand.
+
+    python scripts/write_fragments.py families DIR/families.json [MORE.json ...]
+    python scripts/write_fragments.py features DIR/results.json  # of features
+    python scripts/write_fragments.py ablation DIR/ablation_NAME.json
+
+Each replaces the text between ``.. BEGIN <name>`` and ``.. END <name>`` in
+docs/_results.rst (``families``, ``features``, ``ablation-NAME``), adding
+the markers at the end if they are missing, and copies the part's plot into
+docs/_static/ where there is one beside the result file.
+"""
+
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+RESULTS = DOCS / "_results.rst"
+
+
+def _ci(row, name="normalized_loss"):
+    low, high = row[f"{name}_ci"]
+    return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _cell(text):
+    """RST-safe: no markup from a token such as ``*``, ``|`` or ``word_``."""
+    text = str(text).replace("\\", "\\\\").replace("`", "\\`").replace("*", "\\*")
+    return re.sub(r"_(?=\W|$)", r"\\_", text).replace("|", "\\|")
+
+
+def list_table(title, header, rows):
+    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {_cell(row[0])}")
+        lines += [f"     - {_cell(cell)}" for cell in row[1:]]
+    return "\n".join(lines)
+
+
+def _when(path):
+    day = time.strftime("%Y-%m-%d", time.gmtime(path.stat().st_mtime))
+    return f"Measured on {day}, 2 CPU cores shared with other jobs"
+
+
+def families(path, *more):
+    """The family figure's table; several files (one model each) are merged."""
+    records = [json.loads(p.read_text()) for p in (path, *more)]
+    sizes = records[0]["sizes"]
+    if any(r["sizes"] != sizes for r in records):
+        raise ValueError("the families files were measured with other sizes")
+    rows = [row for r in records for row in r["rows"].values()]
+    header = ["model", "family", "d", "tokens (train / held out)",
+              "normalized loss (held out)", "in-sample", "Gaussian (same covariance)",
+              "S_1", "explained variance", "time (s)"]  # fmt: skip
+    body = [
+        [
+            r["model"],
+            r["family"],
+            r["n_features"],
+            f"{r['n_train']} / {r['n_test']}",
+            _ci(r),
+            f"{r['normalized_loss_in_sample']:.2f}",
+            _ci(r["controls"]["gaussian"]),
+            f"{r['avg_coef_norm']:.2f}",
+            f"{r['explained_variance']:.3f}",
+            f"{r['time']:.0f}",
+        ]  # fmt: skip
+        for r in sorted(rows, key=lambda r: r["n_features"])
+    ]
+    title = (
+        f"Figure 2 across families: dictionary {sizes['dictionary_ratio']}d, "
+        f"vocabulary split 80/20 (at most {sizes['max_rows']} tokens), fitted "
+        f"on at most {sizes['max_train_rows']} training tokens, measured on "
+        "every held-out one, 95% bootstrap intervals"
+    )
+    text = [list_table(title, header, body), ""]
+    text += [r["verdict"] for r in rows]
+    text += [
+        "",
+        f"{_when(path)} (time: the model's fit and its Gaussian's, loading "
+        "included), by ``scripts/appendix_results.py families``.",
+    ]
+    from skfeatsparse.studies import plot_embeddings
+
+    plot_embeddings(rows, DOCS / "_static" / "token_embeddings_families.png")
+    return "families", "\n\n".join(text)
+
+
+def features(*paths):
+    """The Appendix G tables of one or more ``skfeatsparse features`` runs."""
+    blocks = []
+    for path in paths:
+        part = json.loads(path.read_text())["features"]
+        settings = part["settings"]
+        for model, rows in part["rows"].items():
+            for r in rows:
+                blocks.append(_features_table(model, r))
+        fitted = [m for m, f in part["fitted_now"].items() if f]
+        blocks.append(
+            f"{', '.join(part['rows'])}: dictionary {settings['dictionary_ratio']}d,"
+            f" {settings.get('max_iter', 30)} iterations, on every token embedding."
+            f" {_when(path)}, by ``skfeatsparse features`` in {part['time']:.0f} s"
+            + (
+                " (its dictionary fitted in this call)."
+                if fitted
+                else " (its dictionary fitted by an earlier call, cached)."
+            )
+        )
+    return "features", "\n\n".join(blocks)
+
+
+def _features_table(model, r):
+    body = [
+        [atom, f"{coef:.3f}", ", ".join(repr(t) for t in tokens)]
+        for atom, coef, tokens in zip(r["features"], r["coefficients"], r["top_tokens"])
+    ]
+    near = ", ".join(
+        f"{t!r} ({c:.2f})" for t, c in zip(r["neighbours"], r["neighbour_cosines"])
+    )
+    body.append(["nearest by cosine", "-", near])
+    title = (
+        f"{model}: {r['word']!r} = token {r['token']!r} (id {r['token_id']}), "
+        f"{r['n_nonzero']} non-zero coefficients, relative error "
+        f"{r['relative_error']:.2f}"
+    )
+    header = ["feature", "coefficient", "tokens that activate it most"]
+    return list_table(title, header, body)
+
+
+def ablation(path):
+    record = json.loads(path.read_text())
+    rows = record["rows"]
+    name, setting = rows[0]["ablation"], rows[0]["setting"]
+    sizes = record["sizes"]
+    blocks = []
+    values = list(dict.fromkeys(r["value"] for r in rows))
+    header = ["data", "true S_1", "normalized loss (held out)", "S_1 (held out)",
+              "non-zeros", "explained variance", "MCC"]  # fmt: skip
+    for value in values:
+        group = [r for r in rows if r["value"] == value]
+        body = [
+            [
+                f"sparse-linear a={r['avg_active']:g}"
+                if "avg_active" in r
+                else r["data"],
+                f"{r['true_avg_coef_norm']:.2f}" if "true_avg_coef_norm" in r else "-",
+                _ci(r),
+                _ci(r, "avg_coef_norm"),
+                f"{r['nonzero_count']:.1f}",
+                f"{r['explained_variance']:.3f}",
+                f"{r['mcc']:.3f}" if "mcc" in r else "-",
+            ]  # fmt: skip
+            for r in group
+        ]
+        d = group[0]["n_features"]
+        title = (
+            f"{setting} = {value:g}: d={d}, {sizes['n_samples']} training rows, "
+            f"{sizes['n_test']} held out, dictionary "
+            f"{group[0]['dictionary_ratio']:g}d, "
+            f"{group[0]['true_features_ratio']:g}d ground-truth features, noise "
+            f"{group[0]['noise']:g}"
+        )
+        blocks.append(list_table(title, header, body))
+    from skfeatsparse.studies import ablation_verdict
+
+    blocks += ablation_verdict(rows).splitlines()
+    shared = any(r.get("shared_control") for r in rows)
+    blocks.append(
+        f"{_when(path)}, in {record['time']:.0f} s, by ``scripts/appendix_results.py "
+        f"ablations``."
+        + (
+            " The controls have no noise and no features: measured once, listed"
+            " under each value."
+            if shared
+            else ""
+        )  # fmt: skip
+    )
+    _plot(path.parent / f"synthetic_ablation_{name}.png")
+    return f"ablation-{name}", "\n\n".join(blocks)
+
+
+def _plot(path):
+    if path.is_file():
+        shutil.copy(path, DOCS / "_static" / path.name)
+
+
+def replace_fragment(name, body):
+    text = RESULTS.read_text()
+    begin, end = f".. BEGIN {name}\n", f".. END {name}\n"
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    RESULTS.write_text(f"{head}{begin}\n{body}\n\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    kind, *sources = sys.argv[1:]
+    write = {"families": families, "features": features, "ablation": ablation}[kind]
+    name, body = write(*map(Path, sources))
+    replace_fragment(name, body)
+    print(f"wrote fragment {name!r} of {RESULTS}")
