@@ -72,3 +72,36 @@ def test_cuda_engine_matches_cpu():
     code = greedy_l1_encode(X, D, 2.0, device="cuda")
     assert code.dtype == np.float64
     np.testing.assert_allclose(code, greedy_l1_encode(X, D, 2.0), atol=1e-4)
+
+
+@pytest.mark.gpu("cuda")
+@pytest.mark.parametrize("dictionary_step", ["mod", "gradient"])
+def test_cuda_whole_fit_matches_the_cpu_objective(dictionary_step):
+    # The whole fit runs on the GPU (tests/decomposition/test_device_fit.py
+    # runs the same torch code on CPU tensors).
+    X = make_sparse_linear(3000, 16, n_components=64, avg_active=3, random_state=1)
+    X = X.astype(np.float32)
+    kwargs = dict(
+        n_components=64, max_iter=5, random_state=0, dictionary_step=dictionary_step
+    )
+    cpu = GreedyL1DictionaryLearning(**kwargs).fit(X)
+    gpu = GreedyL1DictionaryLearning(device="cuda", **kwargs).fit(X)
+    assert gpu.n_iter_ == cpu.n_iter_
+    np.testing.assert_allclose(
+        gpu.history_["objective"], cpu.history_["objective"], rtol=1e-3
+    )
+    np.testing.assert_allclose(gpu.score(X), cpu.score(X), rtol=1e-3)
+    assert isinstance(gpu.components_, np.ndarray)
+    assert gpu.components_.dtype == np.float32
+
+
+@pytest.mark.gpu("cuda")
+def test_cuda_partial_fit_continues_a_cuda_fit():
+    X = make_sparse_linear(2000, 16, n_components=64, avg_active=3, random_state=2)
+    dl = GreedyL1DictionaryLearning(64, max_iter=3, random_state=0, device="cuda")
+    dl.fit(X)
+    n_iter = dl.n_iter_
+    dl.partial_fit(X[:500])
+    assert dl.n_iter_ == n_iter + 1
+    assert dl.components_.dtype == np.float64
+    assert np.isfinite(dl.history_["objective"]).all()

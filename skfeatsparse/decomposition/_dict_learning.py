@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import check_dask_array, is_dask_array, torch_device
 from . import _dask
+from ._device_fit import device_pass, fit_device, to_device
 from ._dictionary_step import (
     gradient_step,
     mod_step,
@@ -216,11 +217,13 @@ class GreedyL1DictionaryLearning(
     random_state : int, RandomState instance or None, default=None
         Seeds the initial dictionary (drawn from the samples) and re-seeding.
     device : str, default="cpu"
-        Where the coding step runs: ``"cpu"`` (compiled kernel), ``"cuda"``,
+        Where the fit runs: ``"cpu"`` (compiled kernel), ``"cuda"``,
         ``"cuda:1"``, ``"mps"`` (torch). A device this machine lacks raises
-        ValueError at ``fit``. On a GPU the coding runs in float32 (codes
-        and dictionary keep the data's dtype), block by block; the
-        dictionary step runs on the CPU.
+        ValueError at ``fit``. On a device the whole fit runs there: the
+        centred data (moved once), the dictionary, the coding, the
+        dictionary step and the statistics, in float32 (sums and the MOD
+        solve in float64 but on MPS); ``components_`` comes back in the
+        data's dtype. :meth:`transform` codes there block by block.
     verbose : bool or int, default=False
         Show a progress bar over the passes.
 
@@ -374,6 +377,9 @@ class GreedyL1DictionaryLearning(
         n_warm = max(
             round(self.warmup_fraction * Xc.shape[0]), min(Xc.shape[0], _WARMUP_MIN)
         )
+        device = fit_device(self.device)
+        if device is not None:
+            Xc = to_device(Xc, device)  # once: every pass then stays there
         for round_ in range(len(multiples)):
             previous = np.inf
             warm = round_ < len(self.alpha_warmup) and n_warm < Xc.shape[0]
@@ -486,6 +492,7 @@ class GreedyL1DictionaryLearning(
         """Fresh fitted state; atoms drawn from the (centred) samples."""
         if self.device != "cpu":
             torch_device(self.device)  # a clear error before any work
+        self.__dict__.pop("_device_components", None)  # of an interrupted fit
         n_samples, n_features = X.shape
         n_components = self.n_components or 8 * n_features
         if self.dictionary_step == "mod" and n_components**2 * 8 > MOD_MAX_BYTES:
@@ -568,6 +575,22 @@ class GreedyL1DictionaryLearning(
         sums = ObjectiveSums()
         max_steps = resolve_max_steps(self.max_steps, Xc.shape[1])
         self._n_coded += Xc.shape[0]
+        device = fit_device(self.device)
+        if device is not None:
+            # The whole pass on the device (_device_fit); the dictionary stays
+            # there, in _device_components, until _finish.
+            components = getattr(self, "_device_components", None)
+            if components is None:
+                components = to_device(self.components_, device)
+            new, self._statistics, sums, n_dead, capped = device_pass(
+                to_device(Xc, device), components, alpha, kept=kept, forget=forget,
+                dictionary_step=self.dictionary_step, batch_size=self.batch_size,
+                learning_rate=self.learning_rate, max_steps=max_steps,
+                rng=self._rng, dead_usage=_DEAD_USAGE,
+            )  # fmt: skip
+            self._n_capped += capped
+            self._device_components = new
+            return self._record(sums, alpha, n_dead, start_time)
         old = self.components_
         if self.dictionary_step == "gradient":
             # One step per mini-batch, from the sparse codes: no
@@ -629,6 +652,10 @@ class GreedyL1DictionaryLearning(
         statistics["n_samples"] = forget * kept.get("n_samples", 0.0) + Xc.shape[0]
         self._statistics = statistics
         self.components_ = new.astype(Xc.dtype, copy=False)
+        return self._record(sums, alpha, n_dead, start_time)
+
+    def _record(self, sums, alpha, n_dead, start_time):
+        """A pass's line of ``history_``; returns its (objective, max_coef)."""
         objective = sums.objective(alpha)
         max_coef = sums.mean_max_coef()
         elapsed = time.perf_counter() - start_time
@@ -672,7 +699,15 @@ class GreedyL1DictionaryLearning(
 
     def _finish(self, dtype):
         """Fitted attributes in the data's ``dtype`` (a float32 fit may have
-        run in float64: :func:`_check_magnitude`), history, capped warning."""
+        run in float64: :func:`_check_magnitude`), history, capped warning.
+        A fit on a device leaves its dictionary and statistics here (numpy)."""
+        components = self.__dict__.pop("_device_components", None)
+        if components is not None:
+            self.components_ = components.cpu().numpy()
+            self._statistics = {
+                k: v.cpu().numpy() if hasattr(v, "cpu") else v
+                for k, v in self._statistics.items()
+            }
         self.components_ = self.components_.astype(dtype, copy=False)
         self.mean_ = self.mean_.astype(dtype, copy=False)
         self.history_ = {k: np.asarray(v) for k, v in self._history.items()}
