@@ -593,3 +593,150 @@ def test_progress_bars_know_their_totals(
     )
     (bar,) = bars
     assert bar.total == bar.n == 3
+
+
+@pytest.fixture()
+def fake_calibration(monkeypatch):
+    """A coding pass 'timed' at 1 ns per row x atom; records the shapes asked."""
+    from skfeatsparse._cli import _estimate
+
+    shapes = []
+
+    def calibrate(device, n_features, n_components):
+        shapes.append((device, n_features, n_components))
+        return 1e-9
+
+    monkeypatch.setattr(_estimate, "row_atom_seconds", calibrate)
+    return shapes
+
+
+def _no_studies(monkeypatch):
+    def refuse(args, run):
+        raise AssertionError("--estimate-only ran a study")
+
+    for study in _cli.STUDIES:
+        monkeypatch.setitem(_cli.STUDIES, study, refuse)
+
+
+def test_paper_estimate_only_prints_the_scaled_estimate_and_stops(
+    tmp_path, fake_calibration, monkeypatch, capsys
+):
+    _no_studies(monkeypatch)
+    out_dir = tmp_path / "never-written"
+    argv = ["synthetic", "--paper", "--estimate-only", "--out-dir", str(out_dir)]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    assert fake_calibration == [("cpu", 256, 2048)]  # the paper's d and 8d
+    # 6 sparse-linear datasets and 3 controls; 20 passes over 16384 rows, then
+    # 16384 + 4096 rows measured: 9 x 348160 rows x 2048 atoms x 1 ns = 6.4 s.
+    assert "9 fits of 16384 x 256, 2048 atoms" in out
+    assert out.strip().endswith("total ~ 6 s")
+    assert out.startswith("Estimated time on cpu: a 1024-row coding pass")
+    assert not out_dir.exists()
+
+
+def test_paper_estimate_counts_every_token_of_the_texts_and_every_layer(
+    tmp_path, fake_calibration, tiny_bert_dir, texts_file, monkeypatch, capsys
+):
+    from skfeatsparse.activations import TransformerActivations
+
+    _no_studies(monkeypatch)
+    argv = ["layers", "--paper", "--estimate-only", "--model", str(tiny_bert_dir)]
+    argv += ["--texts", str(texts_file), "--out-dir", str(tmp_path)]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    act = TransformerActivations(str(tiny_bert_dir)).fit()
+    texts = texts_file.read_text().splitlines()
+    tokens = sum(map(len, act.tokenizer_(texts, add_special_tokens=False).input_ids))
+    n_train = round(tokens * 2 / 3)  # layers_study holds out a third of the texts
+    n_fits = 3 * act.n_hidden_states_  # each layer and its two controls
+    assert f"{n_fits} fits of {n_train} x 32, 512 atoms" in out  # 16d
+    assert fake_calibration == [("cpu", 32, 512)]
+
+
+def test_estimate_scales_with_rows_atoms_and_passes():
+    from skfeatsparse._cli._estimate import PASSES_PER_FIT, estimate
+
+    def calibrate(device, n_features, n_components):
+        return 1e-6 * n_features  # per row x atom
+
+    fits = [("a", "x", 2, 100, 150, 4, 16), ("b", "y", 1, 200, 200, 4, 32)]
+    lines, total = estimate(fits, "cpu", calibrate=calibrate)
+    first = 2 * (PASSES_PER_FIT * 100 + 150) * 16 * 4e-6
+    second = (PASSES_PER_FIT * 200 + 200) * 32 * 4e-6
+    assert [line[-1] for line in lines] == pytest.approx([first, second])
+    assert total == pytest.approx(first + second)
+
+
+def test_calibration_times_a_real_coding_pass():
+    from skfeatsparse._cli._estimate import row_atom_seconds
+
+    assert 0 < row_atom_seconds("cpu", 8, 32, rows=64) < 1
+
+
+def test_paper_composes_with_device(tmp_path, fake_calibration, monkeypatch, capsys):
+    _no_studies(monkeypatch)
+    args = _cli._parse(["run", "--paper", "--device", "cuda"])
+    assert _cli._settings(args, "synthetic") == dict(
+        _cli.PAPER["synthetic"], device="cuda"
+    )
+    assert _cli._settings(args, "layers")["dictionary_ratio"] == 16
+    argv = ["synthetic", "--paper", "--estimate-only", "--device", "cpu:0"]
+    code, out, _ = _run(argv + ["--out-dir", str(tmp_path)], capsys)
+    assert code == 0 and out.startswith("Estimated time on cpu:0")
+    assert fake_calibration == [("cpu:0", 256, 2048)]
+    argv = ["synthetic", "--paper", "--device", "cuda:7", "--out-dir", str(tmp_path)]
+    code, _, err = _run(argv, capsys)
+    assert code == 1 and err.startswith("skfeatsparse: error: --device cuda:7: ")
+
+
+def test_paper_and_quick_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["run", "--paper", "--quick"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_paper_run_prints_its_estimate_before_the_first_study(
+    tmp_path, fake_calibration, monkeypatch, capsys
+):
+    monkeypatch.setitem(
+        _cli.PAPER, "synthetic",
+        dict(avg_actives=(2,), controls=("gaussian",), n_samples=300, n_test=150,
+             n_features=8, max_iter=3, n_resamples=50),
+    )  # fmt: skip
+    argv = ["synthetic", "--paper", "--out-dir", str(tmp_path)]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    assert "2 fits of 300 x 8, 64 atoms" in out
+    assert out.index("Estimated time on cpu") < out.index("Figure 1 --")
+
+
+def test_help_explains_paper_and_the_estimate():
+    text = _help("run")
+    assert "Figure 3 at 16d on the whole Wikipedia corpus" in text
+    assert "with --paper 8 for synthetic, 8 for embeddings, 16 for layers" in text
+    assert "times a coding pass of 1024 rows on --device" in text
+    assert "all of Wikipedia with --paper" in text
+    for command in ("synthetic", "embeddings", "layers"):
+        assert "--paper" in _help(command) and "--estimate-only" in _help(command)
+
+
+def test_layers_on_a_device_fit_their_dictionaries_there(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, monkeypatch, capsys
+):
+    # "cpu:0" is a torch device: the model and the fits take the device path.
+    from skfeatsparse.decomposition import _dict_learning
+
+    calls = []
+    device_pass = _dict_learning.device_pass
+
+    def recording(X, components, *args, **kwargs):
+        calls.append(str(components.device))
+        return device_pass(X, components, *args, **kwargs)
+
+    monkeypatch.setattr(_dict_learning, "device_pass", recording)
+    argv = ["layers", "--quick", "--device", "cpu:0", "--model", str(tiny_bert_dir)]
+    argv += ["--texts", str(texts_file), "--layers", "0", "--out-dir", str(tmp_path)]
+    assert _run(argv, capsys)[0] == 0
+    assert calls and set(calls) == {"cpu"}

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ._estimate import CALIBRATION_ROWS, PASSES_PER_FIT, estimate, format_estimate
 from ._report import render_report
 from ._store import REPORT, RESULTS, ResumeError, Run
 
@@ -53,6 +54,18 @@ FULL = {
     "embeddings": dict(dictionary_ratio=1),
     "layers": dict(n_texts=7200, max_tokens=16384, max_test_tokens=4096,
                    dictionary_ratio=1, transform_alpha_ratio=1.0),
+}  # fmt: skip
+# --paper: the paper's sizes (hours on a GPU, days on a CPU; the run prints
+# its estimate first). Figure 1 at d = 256 with 8d dictionaries (Appendix D);
+# Figure 2 on whole vocabularies at 8d (Sec. 4.1); Figure 3 at 16d on every
+# token of the Wikipedia abstracts, decomposed at the smaller penalty that
+# explains >= 98% of the variance (Sec. 4.2, Appendix H: the study's default).
+PAPER = {
+    "synthetic": dict(avg_actives=(2, 5, 10, 20, 40, 80), n_features=256,
+                      dictionary_ratio=8),
+    "embeddings": dict(max_rows=None, dictionary_ratio=8),
+    "layers": dict(n_texts=None, corpus="wikipedia", max_tokens=None,
+                   max_test_tokens=None, dictionary_ratio=16),
 }  # fmt: skip
 
 
@@ -105,8 +118,15 @@ def _progress(part, total, desc, initial=0):
     return bar, update
 
 
+def _mode(args):
+    """The settings of ``args``: QUICK, PAPER or FULL."""
+    if args.quick:
+        return QUICK
+    return PAPER if getattr(args, "paper", False) else FULL
+
+
 def _settings(args, study):
-    settings = dict((QUICK if args.quick else FULL)[study])
+    settings = dict(_mode(args)[study])
     if args.dictionary_size is not None:
         settings["dictionary_ratio"] = args.dictionary_size
     if args.device != "cpu":  # the dictionaries are learned there too
@@ -234,24 +254,31 @@ def _model_title(model):
     return "all-MiniLM-L6-v2 (default)" if model == "default" else model
 
 
-def run_layers(args, run):
+def _layer_texts(args, settings):
+    """Figure 3's texts and their description; pops ``n_texts`` and ``corpus``
+    (the setting's corpus where ``--corpus`` is left at auto) from ``settings``."""
     from ..activations import default_corpus, load_texts
+
+    n_texts = settings.pop("n_texts")
+    corpus = settings.pop("corpus", "auto")
+    if args.texts:
+        return load_texts(args.texts), str(args.texts)
+    texts, source = default_corpus(
+        n_texts,
+        source=corpus if args.corpus == "auto" else args.corpus,
+        shuffle=True,
+        random_state=args.seed,
+        return_source=True,
+    )
+    return texts, _CORPORA[source]
+
+
+def run_layers(args, run):
     from ..studies import format_layers_table, layers_study, plot_layers
 
     settings = _settings(args, "layers")
-    n_texts = settings.pop("n_texts")
-    if args.texts:
-        texts = load_texts(args.texts)
-        source = str(args.texts)
-    else:
-        texts, source = default_corpus(
-            n_texts,
-            source=args.corpus,
-            shuffle=True,
-            random_state=args.seed,
-            return_source=True,
-        )
-        source = _CORPORA[source]
+    texts, source = _layer_texts(args, settings)
+    settings.pop("device", None)  # layers_study takes it for model and fits
     models = args.model or ["default"]
     part = run.part("layers")
     # Rows of a model count once all its layers are done: they share the
@@ -365,7 +392,7 @@ def _ratio_help():
             return f"{values['synthetic']} for every study"
         return ", ".join(f"{v} for {s}" for s, v in values.items())
 
-    return f"{phrase(FULL)}; with --quick {phrase(QUICK)}"
+    return f"{phrase(FULL)}; with --quick {phrase(QUICK)}; with --paper {phrase(PAPER)}"
 
 
 def _option_groups():
@@ -392,10 +419,28 @@ def _option_groups():
         help="overwrite the results already in --out-dir",
     )
     fit = argparse.ArgumentParser(add_help=False)
-    fit.add_argument(
+    size = fit.add_mutually_exclusive_group()
+    size.add_argument(
         "--quick",
         action="store_true",
         help="a reduced run of a few minutes with the paper's conclusions",
+    )
+    size.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's sizes: Figure 1 at d = 256 with 8d dictionaries, "
+        "Figure 2 on whole vocabularies at 8d, Figure 3 at 16d on the whole "
+        "Wikipedia corpus (hours on a GPU, days on a CPU); prints a time "
+        "estimate first",
+    )
+    fit.add_argument(
+        "--estimate-only",
+        action="store_true",
+        help="print the time estimate of these settings and stop. It times a "
+        f"coding pass of {CALIBRATION_ROWS} rows on --device at each "
+        "dictionary shape of the run and scales it by rows x atoms x passes "
+        f"({PASSES_PER_FIT} per fit, plus measuring); the models' forward "
+        "passes are not counted",
     )
     fit.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
     fit.add_argument(
@@ -420,7 +465,8 @@ def _option_groups():
         type=Path,
         help="text file, one text per line (default: "
         f"{FULL['layers']['n_texts']} texts of an offline corpus, "
-        f"{QUICK['layers']['n_texts']} with --quick)",
+        f"{QUICK['layers']['n_texts']} with --quick, all of Wikipedia with "
+        "--paper)",
     )
     texts.add_argument(
         "--layers",
@@ -531,10 +577,15 @@ def _preflight(args, studies):
     """
     out = args.out_dir
     try:
-        _check_out_dir(out)
+        if not args.estimate_only:  # which writes nothing
+            _check_out_dir(out)
     except OSError as error:
         raise _Failure(f"--out-dir {out} is not writable: {error}") from None
-    if (out / RESULTS).exists() and not (args.resume or args.force):
+    if (
+        not args.estimate_only
+        and (out / RESULTS).exists()
+        and not (args.resume or args.force)
+    ):
         raise _Failure(
             f"--out-dir {out} already holds {RESULTS}: use --resume to continue "
             "that run or --force to overwrite it"
@@ -571,11 +622,17 @@ def _preflight(args, studies):
         except ValueError as error:
             raise _Failure(f"--device {args.device}: {error}") from None
     run.n_layers = {}  # per model: the rows of Figure 3, for its progress bar
+    run.shapes = {}  # per model: what the time estimate needs
     if {"embeddings", "layers"} & set(studies):
-        from ..activations import TransformerActivations
+        from ..activations import TransformerActivations, token_embeddings
 
         for model in args.model or ["default"]:
             act = TransformerActivations(model, device=args.device).fit()
+            run.shapes[model] = {
+                "vocabulary": int(token_embeddings(act.model_).shape[0]),
+                "hidden_size": act.hidden_size_,
+                "tokenizer": act.tokenizer_,
+            }
             n = act.n_hidden_states_
             layers = getattr(args, "layers", None)
             for layer in layers or ():
@@ -587,6 +644,53 @@ def _preflight(args, studies):
                     )
             run.n_layers[model] = len({i % n for i in layers}) if layers else n
     return run
+
+
+def _planned_fits(args, studies, run):
+    """The fits of a run, as :func:`._estimate.estimate` takes them."""
+    from ..studies import embeddings_study, layers_study, synthetic_study
+
+    functions = {
+        "synthetic": synthetic_study,
+        "embeddings": embeddings_study,
+        "layers": layers_study,
+    }
+    fits = []
+    for study in studies:
+        settings = _settings(args, study)
+        if study == "layers":
+            texts, _ = _layer_texts(args, settings)
+
+        def get(name, study=study, settings=settings):
+            return settings.get(name, _default(functions[study], name))
+
+        ratio, seeds = get("dictionary_ratio"), get("n_seeds")
+        if study == "synthetic":
+            n = len(get("avg_actives")) + len(get("controls"))
+            d, n_train = get("n_features"), get("n_samples")
+            fits.append((study, f"{n} datasets", n * seeds, n_train,
+                         n_train + get("n_test"), d, ratio * d))  # fmt: skip
+            continue
+        per_data = seeds + len(get("controls"))  # the model's and its controls'
+        for model in args.model or ["default"]:
+            n_fits = per_data
+            shape = run.shapes[model]
+            d = shape["hidden_size"]
+            if study == "embeddings":
+                rows = shape["vocabulary"]
+                rows = min(rows, get("max_rows") or rows)
+                split = (round(rows * (1 - get("test_size"))), rows)
+            else:
+                ids = shape["tokenizer"](texts, add_special_tokens=False)["input_ids"]
+                tokens, test = sum(map(len, ids)), get("test_size")
+                n_train = round(tokens * (1 - test))
+                n_test = tokens - n_train
+                n_train = min(n_train, get("max_tokens") or n_train)
+                n_test = min(n_test, get("max_test_tokens") or n_test)
+                split = (n_train, n_train + n_test)
+                n_fits *= run.n_layers[model]
+            fits.append((study, _model_title(model), n_fits, *split, d, ratio * d))
+    return fits
 
 
 class _Failure(Exception):
@@ -603,6 +707,15 @@ def main(argv=None):
         run = _preflight(args, studies)
     except errors as error:
         return _fail(_one_line(error))
+    if args.paper or args.estimate_only:
+        try:
+            lines, total = estimate(_planned_fits(args, studies, run), args.device)
+        except errors as error:
+            return _fail(_one_line(error))
+        print(format_estimate(lines, total, args.device), flush=True)
+        if args.estimate_only:
+            return 0
+    del run.shapes
     run.record["versions"] = _versions()
     run.record["machine"] = _machine()
     kept = f"what finished is in {out / RESULTS}; continue with --resume"

@@ -210,7 +210,7 @@ def layers_study(
     fit = dict(
         dictionary_ratio=dictionary_ratio,
         random_state=random_state,
-        fit_params=fit_params,
+        fit_params={"device": device, **fit_params},  # the fits run there too
     )
     start = time.perf_counter()
     dictionaries = {
