@@ -29,6 +29,11 @@ from ._objective import ObjectiveSums
 
 # Power iterations for the curvature of the gradient step (as on the CPU).
 _POWER_ITERATIONS = 30
+# code.T @ code of a block is summed from each row's k non-zeros (k^2 pairs
+# per row) when k^2 * this < n_components^2, else as a matrix product; the
+# pairs are added at most this many at a time.
+_SPARSE_GRAM_RATIO = 16
+_GRAM_PAIRS = 1 << 24
 
 
 def fit_device(device):
@@ -112,7 +117,7 @@ def device_pass(
             )
             usage += active.sum(dim=0).to(acc)
             if mod:
-                gram += (code.T @ code).to(acc)
+                add_code_gram(gram, code, active)
                 cross += (code.T @ X_block).to(acc)
             else:
                 codes.append(code.to_sparse())
@@ -153,6 +158,36 @@ def device_pass(
     sq_error, l1, max_coef, nonzero = totals.tolist()  # the pass's one transfer
     sums = ObjectiveSums(X.shape[0], sq_error, l1, max_coef, nonzero)
     return new.to(torch.float32), statistics, sums, n_dead, n_capped
+
+
+def add_code_gram(gram, code, active):
+    """``gram += code.T @ code`` for a block of codes, in ``gram``'s dtype.
+
+    Sparse codes (at most ``k`` atoms per row, ``k`` well below the number
+    of atoms) add the products of each row's ``k`` largest entries, ``k^2``
+    per row, instead of a dense product of ``n_components^2`` per row: at
+    16d dictionaries the dense product would cost several times the coding.
+    Dense codes (early passes) take the matrix product.
+    """
+
+    n_atoms = code.shape[1]
+    k = int(active.sum(dim=1).max()) if code.shape[0] else 0
+    if k == 0:
+        return gram
+    if k * k * _SPARSE_GRAM_RATIO > n_atoms * n_atoms:
+        gram += (code.T @ code).to(gram.dtype)
+        return gram
+    flat = gram.view(-1)
+    step = max(1, _GRAM_PAIRS // (k * k))  # rows at once: bounded memory
+    for start in range(0, code.shape[0], step):
+        values, index = code[start : start + step].topk(k, dim=1)
+        values = values.to(gram.dtype)
+        flat.index_add_(
+            0,
+            (index[:, :, None] * n_atoms + index[:, None, :]).reshape(-1),
+            (values[:, :, None] * values[:, None, :]).reshape(-1),
+        )
+    return gram
 
 
 def mod_step(code_gram, code_cross, components):

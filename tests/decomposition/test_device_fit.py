@@ -183,3 +183,16 @@ def test_fit_device_is_none_only_for_the_compiled_cpu_path():
     assert _device_fit.fit_device("cpu:0") == torch.device("cpu", 0)
     with pytest.raises(ValueError, match="not a torch device"):
         _device_fit.fit_device("gpu")
+
+
+@pytest.mark.parametrize("density", [0.02, 0.6])
+def test_code_gram_adds_code_t_code_sparse_or_dense(monkeypatch, density):
+    # 0.02: a few atoms per row, summed pair by pair (in chunks of rows);
+    # 0.6: dense codes, one matrix product.
+    monkeypatch.setattr(_device_fit, "_GRAM_PAIRS", 50)
+    code = sp.random(300, 64, density=density, random_state=4).toarray()
+    code = torch.from_numpy(code.astype(np.float32))
+    gram = torch.ones(64, 64, dtype=torch.float64)  # added to, not replaced
+    _device_fit.add_code_gram(gram, code, code > 0)
+    expected = 1 + code.double().T @ code.double()
+    np.testing.assert_allclose(gram.numpy(), expected.numpy(), rtol=1e-6)
