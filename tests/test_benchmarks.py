@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a subprocess running the whole benchmark
 ROOT = Path(__file__).resolve().parents[1]
 
 
