@@ -229,9 +229,15 @@ def main(argv=None):
     }
     print(f"device {name} ({results['device_name']}): whole fit ...", flush=True)
     dl, results["fit"] = whole_fit(X, args, name)
-    print("coding pass ...", flush=True)
+    fit = results["fit"]
+    print(f"  {fit['time']:.1f} s, {fit['n_iter']} passes; coding pass ...", flush=True)
     results["coding_pass"] = coding_pass(dl, args, device)
-    print("Figure 1's synthetic study ...", flush=True)
+    cp = results["coding_pass"]
+    print(
+        f"  {cp['rows_per_second']:.0f} rows/s, floor {cp['floor_rows_per_second']:.0f}"
+        " rows/s; Figure 1's synthetic study ...",
+        flush=True,
+    )
     results["synthetic_study"] = study(args, name)
     results["table"] = table(results)
     print()

@@ -243,7 +243,8 @@ def layers_study(
     layer's mean and covariance) and ``"random_weights"`` (the same
     architecture freshly initialised, on the same texts). ``n_seeds > 1``
     refits each layer's dictionary with further seeds and lists the held-out
-    values as ``normalized_loss_seeds`` (the spread of the fit).
+    values as ``normalized_loss_seeds`` (the spread of the fit). ``device``
+    runs the model and the dictionary fits (the estimator's ``device``).
 
     ``sites`` (module paths or globs, see ``TransformerActivations(site=...)``)
     studies those submodule outputs instead of hidden states (``layers``
