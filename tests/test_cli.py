@@ -874,7 +874,9 @@ def test_figure_2_defaults_to_both_embedded_models_sized_for_the_main_job(
         row = {"model": model, "family": "bert", "n_features": 4, "n_samples": 10,
                "normalized_loss": 2.0, "normalized_loss_in_sample": 2.0,
                "avg_coef_norm": 1.0, "explained_variance": 0.9, "fit_time": 0.0,
-               "controls": {}, "verdict": f"{model}: fine."}  # fmt: skip
+               "n_components": 4, "dead_atoms": 0, "dense_atoms": 1,
+               "max_atom_cosine": 0.5, "controls": {},
+               "verdict": f"{model}: fine."}  # fmt: skip
         kwargs["progress"](row)
         return [row]
 
