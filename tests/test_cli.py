@@ -881,6 +881,10 @@ def test_figure_2_defaults_to_both_embedded_models_sized_for_the_main_job(
         return [row]
 
     monkeypatch.setattr(studies, "embeddings_study", fake)
+    # a per-model sizing of the main job applies to that default model only
+    small = dict(controls=("gaussian",), max_train_rows=16384)
+    embeddings = {**_cli.FULL["embeddings"], "per_model": {"smollm2": small}}
+    monkeypatch.setitem(_cli.FULL, "embeddings", embeddings)
     run = _cli.Run(tmp_path, {"settings": {}})
     args = _cli._parse(["run", "--out-dir", str(tmp_path)])
     assert _cli._models(args, "embeddings") == ["default", "smollm2"]

@@ -188,18 +188,8 @@ def replace_sites(model, replacements):
     def hook(name, output):
         return replace_first(output, replacements[name](first_tensor(output)))
 
-    modules = dict(model.named_modules())
-    handles = [
-        modules[name].register_forward_hook(
-            lambda module, args, output, name=name: hook(name, output)
-        )
-        for name in replacements
-    ]
-    try:
+    with _hooks(model, list(replacements), hook):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def hidden_state_modules(model, layers, input_ids, attention_mask):
