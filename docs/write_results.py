@@ -38,16 +38,21 @@ def markdown_rows(markdown):
 
 
 def _cell(text):
-    # A lone "-" would start a bullet list inside a list-table cell.
-    text = "--" if text in ("-", "") else text
-    return text.replace("*", r"\*").replace("|", r"\|")
+    """A table cell, RST-safe; a lone "-" would start a bullet list in a cell."""
+    return "--" if str(text) in ("-", "") else plain(text)
 
 
-def list_table(title, markdown):
-    """An RST ``list-table`` of a Markdown table (header row, scrolls when wide)."""
-    rows = markdown_rows(markdown)
+def plain(text):
+    """RST-safe text: no markup from a token such as ``*``, ``|`` or ``word_``."""
+    text = str(text)
+    text = text.replace("\\", "\\\\").replace("`", "\\`").replace("*", "\\*")
+    return re.sub(r"_(?=\W|$)", r"\\_", text).replace("|", "\\|")
+
+
+def rows_table(title, rows):
+    """An RST ``list-table`` of rows of cells, the header first."""
     lines = [
-        f".. list-table:: {title}",
+        f".. list-table:: {plain(title)}",
         "   :header-rows: 1",
         "   :class: results-table",
         "",
@@ -57,6 +62,11 @@ def list_table(title, markdown):
         lines.append(f"   * - {_cell(first)}")
         lines.extend(f"     - {_cell(cell)}" for cell in rest)
     return "\n".join(lines)
+
+
+def list_table(title, markdown):
+    """An RST ``list-table`` of a Markdown table (header row, scrolls when wide)."""
+    return rows_table(title, markdown_rows(markdown))
 
 
 def _rows(study):
@@ -81,8 +91,10 @@ def fragment(results, name):
     study = results[name]
     parts = [list_table(t["title"], t["markdown"]) for t in study.get("tables", [])]
     if study.get("verdict"):
-        parts.append(study["verdict"])
-    parts.extend(f"- {row['verdict']}" for row in _rows(study) if "verdict" in row)
+        parts.append(plain(study["verdict"]))
+    parts.extend(
+        f"- {plain(row['verdict'])}" for row in _rows(study) if "verdict" in row
+    )
     parts.append(measured_line(results, name))
     return "\n\n".join(parts)
 

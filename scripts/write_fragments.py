@@ -11,7 +11,6 @@ docs/_static/ where there is one beside the result file.
 """
 
 import json
-import re
 import shutil
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 RESULTS = DOCS / "_results.rst"
+sys.path.insert(0, str(DOCS))
+import write_results  # noqa: E402  (docs/write_results.py: the shared RST helpers)
 
 
 def _ci(row, name="normalized_loss"):
@@ -26,18 +27,8 @@ def _ci(row, name="normalized_loss"):
     return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def _cell(text):
-    """RST-safe: no markup from a token such as ``*``, ``|`` or ``word_``."""
-    text = str(text).replace("\\", "\\\\").replace("`", "\\`").replace("*", "\\*")
-    return re.sub(r"_(?=\W|$)", r"\\_", text).replace("|", "\\|")
-
-
 def list_table(title, header, rows):
-    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
-    for row in [header, *rows]:
-        lines.append(f"   * - {_cell(row[0])}")
-        lines += [f"     - {_cell(cell)}" for cell in row[1:]]
-    return "\n".join(lines)
+    return write_results.rows_table(title, [header, *rows])
 
 
 def _when(path):
@@ -188,13 +179,7 @@ def _plot(path):
 
 
 def replace_fragment(name, body):
-    text = RESULTS.read_text()
-    begin, end = f".. BEGIN {name}\n", f".. END {name}\n"
-    if begin not in text:
-        text = text.rstrip("\n") + f"\n\n{begin}\n{end}"
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    RESULTS.write_text(f"{head}{begin}\n{body}\n\n{end}{tail}")
+    RESULTS.write_text(write_results.replace_fragment(RESULTS.read_text(), name, body))
 
 
 if __name__ == "__main__":
