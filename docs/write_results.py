@@ -115,7 +115,7 @@ def studies(results):
     return [k for k, v in results.items() if isinstance(v, dict) and "tables" in v]
 
 
-def write(results_path, fragments=FRAGMENTS, static=STATIC):
+def write(results_path, fragments=FRAGMENTS, static=STATIC, prefix=""):
     results_path = Path(results_path)
     results = json.loads(results_path.read_text())
     if not results.get("complete", True):
@@ -123,10 +123,10 @@ def write(results_path, fragments=FRAGMENTS, static=STATIC):
     text = fragments.read_text()
     names = studies(results)
     for name in names:
-        text = replace_fragment(text, name, fragment(results, name))
+        text = replace_fragment(text, prefix + name, fragment(results, name))
         plot = results[name].get("plot")
         if plot:
-            shutil.copyfile(results_path.parent / plot, static / plot)
+            shutil.copyfile(results_path.parent / plot, static / (prefix + plot))
     fragments.write_text(text)
     return names
 
@@ -134,8 +134,14 @@ def write(results_path, fragments=FRAGMENTS, static=STATIC):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a run's results.json")
+    parser.add_argument(
+        "--prefix",
+        default="",
+        help="put the fragments (and plots) under PREFIX + the study's name, "
+        "e.g. 'sites-' for a second layers run beside the main job's",
+    )
     args = parser.parse_args(argv)
-    names = write(args.results)
+    names = write(args.results, prefix=args.prefix)
     print(f"wrote {', '.join(names)} into {FRAGMENTS} and their plots into {STATIC}")
 
 

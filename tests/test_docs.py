@@ -74,3 +74,13 @@ def test_an_unfinished_run_is_refused(tmp_path):
     path.write_text(json.dumps({**results, "complete": False}))
     with pytest.raises(SystemExit, match="unfinished run"):
         write_results.write(path, tmp_path / "_results.rst", tmp_path)
+
+
+def test_a_prefix_keeps_the_main_jobs_fragment(tmp_path):
+    fragments = tmp_path / "_results.rst"
+    fragments.write_text(".. BEGIN layers\n\nmain job\n\n.. END layers\n")
+    (tmp_path / "static").mkdir()
+    write_results.write(_results(tmp_path), fragments, tmp_path / "static", "sites-")
+    text = fragments.read_text()
+    assert "main job" in text and ".. BEGIN sites-layers" in text
+    assert (tmp_path / "static" / "sites-layer_sparsity.png").exists()
