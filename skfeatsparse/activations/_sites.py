@@ -4,9 +4,10 @@ A *site* is a path in ``model.named_modules()`` -- ``"encoder.layer.3.output"``,
 ``"layers.5.mlp"`` -- whose output is read by a forward hook, beside (or
 instead of) the residual stream the hidden states give. Patterns are globs
 over those paths, one component at a time: ``*`` matches within one component
-(``"encoder.layer.*.output"`` is the six blocks' outputs, not the attention
-outputs under them), ``**`` any number of components. A module that returns a
-tuple (attention modules do) contributes its first tensor.
+(``"encoder.layer.*.output.dense"`` is a BERT's six MLP outputs, not the
+attention outputs' ``attention.output.dense``), ``**`` any number of
+components. A module that returns a tuple (attention modules do) contributes
+its first tensor.
 
 Also here: which module produces hidden state ``k`` (so that a splice can
 replace it), found by matching outputs on a probe batch, whatever the model

@@ -107,7 +107,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
         ``"layers.5.self_attn"`` (a Llama's attention output) or
         ``"h.1.mlp"`` (GPT-2's), for any architecture. A glob names several:
         ``*`` matches within one path component, ``**`` any number
-        (``"encoder.layer.*.output"``); :meth:`transform_sites` then gives
+        (``"encoder.layer.*.output.dense"``); :meth:`transform_sites` then gives
         each from one forward pass, and ``transform`` needs the pattern to
         match one module. A module returning a tuple (attention) gives its
         first tensor; a pattern that matches nothing is a ValueError naming
@@ -403,7 +403,7 @@ class TransformerActivations(TransformerMixin, BaseEstimator):
 
         Examples
         --------
-        >>> pattern = "encoder.layer.*.output"  # the six MLP outputs
+        >>> pattern = "encoder.layer.*.output.dense"  # the six MLP outputs
         >>> act = TransformerActivations("default", site=pattern)  # doctest: +SKIP
         >>> mlp = act.fit().transform_sites(texts)  # 6 arrays  # doctest: +SKIP
         """
