@@ -911,7 +911,7 @@ def _preflight(args, studies):
     run.n_layers = {}  # per model: the rows of Figure 3, for its progress bar
     run.shapes = {}  # per model: what the time estimate needs
     if {"embeddings", "layers"} & set(studies):
-        from ..activations import TransformerActivations, token_embeddings
+        from ..activations import TransformerActivations
         from ..activations._extraction import Extraction
 
         wanted = {m: None for s in studies if s in ("embeddings", "layers")
@@ -919,7 +919,8 @@ def _preflight(args, studies):
         for model in wanted:
             act = TransformerActivations(model, device=args.device).fit()
             run.shapes[model] = {
-                "vocabulary": int(token_embeddings(act.model_).shape[0]),
+                # the rows token_embeddings would copy, counted without copying
+                "vocabulary": int(act.model_.get_input_embeddings().weight.shape[0]),
                 "hidden_size": act.hidden_size_,
                 "tokenizer": act.tokenizer_,
             }
