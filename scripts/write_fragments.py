@@ -45,7 +45,8 @@ def families(path, *more):
     rows = [row for r in records for row in r["rows"].values()]
     header = ["model", "family", "d", "tokens (train / held out)",
               "normalized loss (held out)", "in-sample", "Gaussian (same covariance)",
-              "S_1", "explained variance", "time (s)"]  # fmt: skip
+              "random weights", "over seeds", "S_1", "explained variance",
+              "measured by"]  # fmt: skip
     body = [
         [
             r["model"],
@@ -55,29 +56,51 @@ def families(path, *more):
             _ci(r),
             f"{r['normalized_loss_in_sample']:.2f}",
             _ci(r["controls"]["gaussian"]),
+            _ci(r["controls"]["random_weights"])
+            if "random_weights" in r["controls"]
+            else "-",
+            " / ".join(f"{v:.2f}" for v in r.get("normalized_loss_seeds", [])) or "-",
             f"{r['avg_coef_norm']:.2f}",
             f"{r['explained_variance']:.3f}",
-            f"{r['time']:.0f}",
+            _source(r),
         ]  # fmt: skip
         for r in sorted(rows, key=lambda r: r["n_features"])
     ]
+    vocabulary = (
+        f"at most {sizes['max_rows']} tokens"
+        if sizes.get("max_rows")
+        else "every token"
+    )
     title = (
         f"Figure 2 across families: dictionary {sizes['dictionary_ratio']}d, "
-        f"vocabulary split 80/20 (at most {sizes['max_rows']} tokens), fitted "
-        f"on at most {sizes['max_train_rows']} training tokens, measured on "
-        "every held-out one, 95% bootstrap intervals"
+        f"vocabulary split 80/20 ({vocabulary}), "
+        + (
+            f"fitted on at most {sizes['max_train_rows']} training tokens, "
+            if sizes.get("max_train_rows")
+            else "fitted on every training token, "
+        )
+        + "measured on every held-out one, 95% bootstrap intervals"
+        + (f", {sizes['n_seeds']} seeds" if sizes.get("n_seeds", 1) > 1 else "")
     )
     text = [list_table(title, header, body), ""]
     text += [r["verdict"] for r in rows]
     text += [
         "",
-        f"{_when(path)} (time: the model's fit and its Gaussian's, loading "
-        "included), by ``scripts/appendix_results.py families``.",
+        f"{_when(path)} by ``scripts/appendix_results.py families`` (measured"
+        " by: the main job's rows are taken from its results.json; the time is"
+        " the model's fits and its controls', loading included).",
     ]
     from skfeatsparse.studies import plot_embeddings
 
     plot_embeddings(rows, DOCS / "_static" / "token_embeddings_families.png")
     return "families", "\n\n".join(text)
+
+
+def _source(row):
+    """Who measured a families row, and in how long when it was this script."""
+    if row.get("source") == "make demo":
+        return "make demo"
+    return f"this script, {row['time']:.0f} s" if "time" in row else "this script"
 
 
 def features(*paths):

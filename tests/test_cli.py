@@ -207,8 +207,38 @@ def test_layers_on_a_local_model_and_text_file(
     _check_report(tmp_path, results, ["layers"])
 
 
+def test_max_layers_picks_evenly_spaced_hidden_states(
+    tmp_path, tiny_quick, tiny_bert_dir, texts_file, capsys
+):
+    argv = ["layers", "--quick", "--model", str(tiny_bert_dir), "--texts",
+            str(texts_file), "--max-layers", "2", "--no-faithfulness",
+            "--out-dir", str(tmp_path)]  # fmt: skip
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["layers"]["rows"][str(tiny_bert_dir)]
+    assert [r["layer"] for r in rows] == [0, 2]  # the first and last of 3
+    assert [r["relative_depth"] for r in rows] == [0.0, 1.0]
+    assert all(r["n_hidden_states"] == 3 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--max-layers", "1"], "integer >= 2"),
+     (["--max-layers", "3", "--layers", "0"], "not allowed with argument")],
+)  # fmt: skip
+def test_bad_max_layers_exits_2(extra, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["layers", *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_missing_text_file_is_one_line_and_exit_1(tmp_path, capsys):
-    code, out, err = _run(["layers", "--texts", str(tmp_path / "nope.txt")], capsys)
+    code, out, err = _run(
+        ["layers", "--texts", str(tmp_path / "nope.txt"), "--out-dir", str(tmp_path)],
+        capsys,
+    )
     assert code == 1
     assert err.strip().splitlines() == [
         f"skfeatsparse: error: --texts: no such file: {tmp_path / 'nope.txt'}"

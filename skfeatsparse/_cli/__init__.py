@@ -411,6 +411,7 @@ def run_layers(args, run):
                     model,
                     texts,
                     layers=args.layers,
+                    max_layers=args.max_layers,
                     sites=args.sites,
                     faithfulness=args.faithfulness,
                     device=args.device,
@@ -692,6 +693,15 @@ def _option_groups():
         help="comma-separated hidden-state indices (default: all)",
     )
     where.add_argument(
+        "--max-layers",
+        type=_max_layers,
+        metavar="N",
+        help="at most N hidden states per model, evenly spaced from the "
+        "embedding output to the last (e.g. 11: all 7 of MiniLM's, 0, 3, ..., "
+        "30 of SmolLM2's 31); with several models, Figure 3 places them by "
+        "relative depth",
+    )
+    where.add_argument(
         "--sites",
         type=_site_list,
         metavar="PATTERN",
@@ -826,6 +836,18 @@ def _layer_list(text):
         ) from None
 
 
+def _max_layers(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise argparse.ArgumentTypeError(
+            f"--max-layers takes an integer >= 2 such as 11, got {text!r}"
+        )
+    return n
+
+
 def _site_list(text):
     sites = [part.strip() for part in text.split(",") if part.strip()]
     if not sites:
@@ -913,6 +935,7 @@ def _preflight(args, studies):
     if {"embeddings", "layers"} & set(studies):
         from ..activations import TransformerActivations
         from ..activations._extraction import Extraction
+        from ..studies import evenly_spaced_layers
 
         wanted = {m: None for s in studies if s in ("embeddings", "layers")
                   for m in _models(args, s)}  # fmt: skip
@@ -941,6 +964,8 @@ def _preflight(args, studies):
                         f"(0 = embedding output, {n - 1} = last layer); use "
                         f"indices in [{-n}, {n - 1}]"
                     )
+            if getattr(args, "max_layers", None):
+                layers = evenly_spaced_layers(n, args.max_layers)
             run.n_layers[model] = len({i % n for i in layers}) if layers else n
     if "features" in studies:
         from ..activations import TransformerActivations

@@ -26,6 +26,7 @@ from ._features import (
 )
 from ._language import (
     embeddings_study,
+    evenly_spaced_layers,
     format_embeddings_table,
     format_layers_table,
     layers_study,
@@ -49,6 +50,7 @@ __all__ = [
     "format_ablation_table",
     "plot_ablation",
     "embeddings_study",
+    "evenly_spaced_layers",
     "format_atoms_table",
     "format_embeddings_table",
     "format_layers_table",

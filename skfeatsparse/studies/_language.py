@@ -7,6 +7,7 @@ and the ``skfeatsparse embeddings`` / ``layers`` commands.
 import os
 import time
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -153,6 +154,20 @@ def _layer_activations(act, train_texts, test_texts, keys, max_tokens, seed):
     }
 
 
+def evenly_spaced_layers(n_hidden_states, max_layers):
+    """At most ``max_layers`` hidden-state indices, evenly spaced, first and last in.
+
+    >>> evenly_spaced_layers(31, 11)
+    [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+    >>> evenly_spaced_layers(7, 11)
+    [0, 1, 2, 3, 4, 5, 6]
+    """
+    if n_hidden_states <= max_layers:
+        return list(range(n_hidden_states))
+    picked = np.linspace(0, n_hidden_states - 1, max_layers)
+    return sorted({int(round(x)) for x in picked})
+
+
 def _texts_up_to(act, texts, n_tokens):
     """The first ``texts`` whose rows number at least ``n_tokens`` (all if fewer)."""
     counts, _ = Extraction.of(act).plan(texts)
@@ -205,6 +220,7 @@ def layers_study(
     texts,
     *,
     layers=None,
+    max_layers=None,
     sites=None,
     faithfulness=True,
     faithfulness_tokens=None,
@@ -231,7 +247,9 @@ def layers_study(
     token activations of ``1 - test_size`` of them (at most ``max_tokens``,
     the same tokens for every layer) and measured on the tokens of the other
     texts (at most ``max_test_tokens``). All requested layers come from one
-    forward pass per batch.
+    forward pass per batch. ``layers=None`` is every hidden state, or with
+    ``max_layers`` at most that many, evenly spaced from the embedding
+    layer's output (0) to the last (e.g. 11 of SmolLM2's 31: 0, 3, ..., 30).
 
     Every row of the figure is measured with one penalty rule: with
     ``transform_alpha_ratio="auto"`` the largest ``transform_alpha = alpha_ /
@@ -271,12 +289,24 @@ def layers_study(
         raise ValueError(
             f"give layers or sites, not both (got layers={layers!r}, sites={sites!r})."
         )
-    keys = ("layers", layers) if sites is None else ("sites", sites)
+    if max_layers is not None and (layers is not None or sites is not None):
+        raise ValueError(
+            "max_layers picks hidden states when layers and sites are None "
+            f"(got layers={layers!r}, sites={sites!r}, max_layers={max_layers!r})."
+        )
+    if max_layers is not None and (
+        isinstance(max_layers, bool) or not isinstance(max_layers, Integral)
+        or max_layers < 2
+    ):  # fmt: skip
+        raise ValueError(f"max_layers must be an integer >= 2, got {max_layers!r}.")
     train_idx, test_idx = split_rows(len(texts), test_size, random_state)
     train_texts = [texts[i] for i in train_idx]
     test_texts = [texts[i] for i in test_idx]
     sizes = (max_tokens, max_test_tokens)
     act = TransformerActivations(model, batch_size=batch_size, device=device).fit()
+    if max_layers is not None:
+        layers = evenly_spaced_layers(act.n_hidden_states_, max_layers)
+    keys = ("layers", layers) if sites is None else ("sites", sites)
     data = {"model": _layer_activations(
         act, train_texts, test_texts, keys, sizes, random_state
     )}  # fmt: skip
@@ -334,6 +364,9 @@ def layers_study(
         X_train, X_test = data["model"][layer]
         where = "site" if isinstance(layer, str) else "layer"
         row = {where: layer, "n_features": int(X_train.shape[1])}
+        if where == "layer":  # where it sits in the model, for plots across depths
+            row["n_hidden_states"] = act.n_hidden_states_
+            row["relative_depth"] = layer / max(act.n_hidden_states_ - 1, 1)
         row.update(measure(dl, X_train, X_test, confidence=confidence,
                            n_resamples=n_resamples))  # fmt: skip
         row.update(fit_time=fit_time, transform_alpha_ratio=ratio)
@@ -546,17 +579,40 @@ def plot_layers(results, path=None):
     return _save(plt, fig, path)
 
 
-def _positions(rows):
-    """x of each row: its hidden-state index, or for sites its place in order."""
+def _positions(rows, relative=False):
+    """x of each row: its hidden-state index (``relative``: over the model's
+    depth, 0 = embeddings, 1 = last), or for sites its place in order."""
     if rows and "site" in rows[0]:
         return list(range(len(rows)))
+    if relative:
+        return [r["relative_depth"] for r in rows]
     return [r["layer"] for r in rows]
 
 
-def _plot_recovered(ax, results):
+def _by_relative_depth(results):
+    """Whether Figure 3's models differ in depth, so layers are placed by
+    relative depth (rows of older results without it: never)."""
+    rows = [r for model_rows in results.values() for r in model_rows]
+    if not rows or any("relative_depth" not in r for r in rows):
+        return False
+    return len({r["n_hidden_states"] for r in rows}) > 1
+
+
+def _series_label(model, rows):
+    """The legend's name of a model, saying when only some layers were measured."""
+    n = rows[0].get("n_hidden_states") if rows else None
+    if n is None or "site" in rows[0] or len(rows) >= n:
+        return model
+    step = {b["layer"] - a["layer"] for a, b in zip(rows, rows[1:])}
+    every = f", a stride of {step.pop()}" if len(step) == 1 else ""
+    return f"{model} ({len(rows)} of {n} hidden states{every})"
+
+
+def _plot_recovered(ax, results, relative=False):
     """The faithfulness panel: ``recovered`` by layer, 0 = mean ablation, 1 = clean."""
     for i, (model, rows) in enumerate(results.items()):
-        picked = [(x, r["faithfulness"]) for x, r in zip(_positions(rows), rows)
+        xs = _positions(rows, relative)
+        picked = [(x, r["faithfulness"]) for x, r in zip(xs, rows)
                   if r.get("faithfulness")]  # fmt: skip
         if picked:
             x, scores = zip(*picked)
@@ -578,13 +634,14 @@ def _plot_layers(plt, results):
     n_panels = 3 + faithful
     fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 5))
     explained = [TARGET_EXPLAINED_VARIANCE]
+    relative = _by_relative_depth(results)
     for i, (model, rows) in enumerate(results.items()):
-        layers = _positions(rows)
+        layers = _positions(rows, relative)
         color = f"C{i}"
         for ax, key in zip(axes, keys):
             values, yerr = _series(rows, None, key)
             ax.errorbar(layers, values, yerr=yerr, fmt="-o", color=color,
-                        capsize=4, label=model)  # fmt: skip
+                        capsize=4, label=_series_label(model, rows))  # fmt: skip
             if key == "explained_variance":
                 explained += [v - e for v, e in zip(values, yerr[0])]
                 explained += [v + e for v, e in zip(values, yerr[1])]
@@ -596,7 +653,7 @@ def _plot_layers(plt, results):
                     if key == "explained_variance":
                         explained += values
     if faithful:
-        _plot_recovered(axes[3], results)
+        _plot_recovered(axes[3], results, relative)
     sites = next(iter(results.values()), [{}])[0].get("site") is not None
     for ax, label in zip(
         axes,
@@ -605,19 +662,21 @@ def _plot_layers(plt, results):
     ):  # fmt: skip
         if label != "faithfulness":
             ax.set(ylabel=f"{label} (held out)")
-        ax.set(
-            xlabel="site (in module order)"
-            if sites
-            else "hidden state (0 = embeddings)"
-        )
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        if sites:
+            ax.set(xlabel="site (in module order)")
+        elif relative:
+            ax.set(xlabel="relative depth (hidden state / blocks; 0 = embeddings)")
+        else:
+            ax.set(xlabel="hidden state (0 = embeddings)")
+        if not relative:
+            ax.xaxis.get_major_locator().set_params(integer=True)
     ev = axes[2]
     ev.axhline(TARGET_EXPLAINED_VARIANCE, color="k", linestyle="-.", linewidth=1,
                label="0.98 (the paper's target)")  # fmt: skip
     low, high = min(explained), max(explained)
     pad = max(0.05 * (high - low), 0.005)
     ev.set_ylim(low - pad, min(high + pad, 1.0 + pad))
-    ev.legend(loc="lower left")
+    ev.legend(loc="best", fontsize=8)
     axes[0].set_yscale("log")
     axes[0].legend(fontsize=9)
     fig.suptitle("Sparsity by layer, held out, with controls (Fig. 3)")

@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skfeatsparse.studies import (
     embeddings_study,
+    evenly_spaced_layers,
     format_atoms_table,
     format_table,
     layers_study,
@@ -132,6 +135,63 @@ def test_layers_study_one_penalty_rule_and_controls(tiny_bert_dir):
     )  # fmt: skip
     assert fixed[0]["transform_alpha"] == pytest.approx(fixed[0]["alpha"] * 0.5)
     assert fixed[0]["controls"] == {}
+
+
+@given(n=st.integers(1, 60), k=st.integers(2, 40))
+def test_evenly_spaced_layers_keep_the_ends_and_the_budget(n, k):
+    layers = evenly_spaced_layers(n, k)
+    assert layers == sorted(set(layers))
+    assert layers[0] == 0 and layers[-1] == n - 1
+    assert len(layers) == min(n, k)
+    gaps = np.diff(layers)
+    assert len(gaps) == 0 or gaps.max() - gaps.min() <= 1  # evenly, to rounding
+
+
+def test_layers_study_max_layers_and_relative_depth(tiny_bert_dir):
+    texts = [f"a bird number {i} sang in the old oak tree at dawn" for i in range(24)]
+    settings = dict(max_tokens=200, max_test_tokens=100, max_iter=2, n_resamples=20,
+                    controls=(), faithfulness=False)  # fmt: skip
+    rows, info = layers_study(tiny_bert_dir, texts, max_layers=2, **settings)
+    assert info["n_hidden_states"] == 3
+    assert [r["layer"] for r in rows] == [0, 2]
+    assert [r["relative_depth"] for r in rows] == [0.0, 1.0]
+    for bad in (1, 2.0, True):
+        with pytest.raises(ValueError, match="max_layers must be an integer >= 2"):
+            layers_study(tiny_bert_dir, texts, max_layers=bad, **settings)
+    with pytest.raises(ValueError, match="max_layers picks hidden states"):
+        layers_study(tiny_bert_dir, texts, max_layers=2, layers=[0], **settings)
+
+
+def _series_x(ax):
+    """x of each model's series (its error-bar container) by legend label."""
+    return {c.get_label(): list(c.lines[0].get_xdata()) for c in ax.containers}
+
+
+def test_layer_figure_places_models_of_other_depths_by_relative_depth():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from skfeatsparse.studies import plot_layers
+
+    def rows(layers, n):
+        out = [_layer_row(i, 0.99) for i in layers]
+        for row in out:
+            row.update(n_hidden_states=n, relative_depth=row["layer"] / (n - 1))
+        return out
+
+    fig = plot_layers({"deep": rows([0, 15, 30], 31), "shallow": rows(range(7), 7)})
+    xs = _series_x(fig.axes[0])
+    assert xs["deep (3 of 31 hidden states, a stride of 15)"] == [0.0, 0.5, 1.0]
+    assert xs["shallow"] == pytest.approx(np.arange(7) / 6)
+    assert "relative depth" in fig.axes[0].get_xlabel()
+    plt.close(fig)
+    same = plot_layers({"a": rows([0, 3], 7), "b": rows([0, 6], 7)})
+    xs = _series_x(same.axes[0])
+    assert xs["a (2 of 7 hidden states, a stride of 3)"] == [0, 3]  # same depth: index
+    assert "hidden state" in same.axes[0].get_xlabel()
+    plt.close(same)
 
 
 def test_atoms_table_names_rows_and_shows_seeds_only_where_refitted():
