@@ -212,10 +212,13 @@ def test_max_layers_picks_evenly_spaced_hidden_states(
 ):
     argv = ["layers", "--quick", "--model", str(tiny_bert_dir), "--texts",
             str(texts_file), "--max-layers", "2", "--no-faithfulness",
-            "--out-dir", str(tmp_path)]  # fmt: skip
+            "--n-texts", "21", "--out-dir", str(tmp_path)]  # fmt: skip
     code, out, _ = _run(argv, capsys)
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
+    assert results["layers"]["corpus"]["n_texts"] == 21  # of the file's 30
+    info = results["layers"]["corpus"][str(tiny_bert_dir)]
+    assert info["n_train_texts"] + info["n_test_texts"] == 21
     rows = results["layers"]["rows"][str(tiny_bert_dir)]
     assert [r["layer"] for r in rows] == [0, 2]  # the first and last of 3
     assert [r["relative_depth"] for r in rows] == [0.0, 1.0]
@@ -225,7 +228,8 @@ def test_max_layers_picks_evenly_spaced_hidden_states(
 @pytest.mark.parametrize(
     "extra, message",
     [(["--max-layers", "1"], "integer >= 2"),
-     (["--max-layers", "3", "--layers", "0"], "not allowed with argument")],
+     (["--max-layers", "3", "--layers", "0"], "not allowed with argument"),
+     (["--n-texts", "0"], "positive integer")],
 )  # fmt: skip
 def test_bad_max_layers_exits_2(extra, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

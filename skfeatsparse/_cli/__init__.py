@@ -372,9 +372,14 @@ def _layer_texts(args, settings):
     from ..activations import default_corpus, load_texts
 
     n_texts = settings.pop("n_texts")
+    if getattr(args, "n_texts", None) is not None:
+        n_texts = args.n_texts
     corpus = settings.pop("corpus", "auto")
     if args.texts:
-        return load_texts(args.texts), str(args.texts)
+        texts = load_texts(args.texts)
+        if getattr(args, "n_texts", None) is not None:
+            texts = texts[: args.n_texts]
+        return texts, str(args.texts)
     texts, source = default_corpus(
         n_texts,
         source=corpus if args.corpus == "auto" else args.corpus,
@@ -686,6 +691,14 @@ def _option_groups():
         f"{QUICK['layers']['n_texts']} with --quick, all of Wikipedia with "
         "--paper)",
     )
+    texts.add_argument(
+        "--n-texts",
+        type=_positive_int,
+        metavar="N",
+        help="the first N texts of --texts, or N texts of the offline corpus "
+        f"(default: all of --texts; {FULL['layers']['n_texts']} of the corpus, "
+        f"{QUICK['layers']['n_texts']} with --quick, all with --paper)",
+    )
     where = texts.add_mutually_exclusive_group()
     where.add_argument(
         "--layers",
@@ -834,6 +847,18 @@ def _layer_list(text):
         raise argparse.ArgumentTypeError(
             f"--layers takes comma-separated integers such as 0,3,-1, got {text!r}"
         ) from None
+
+
+def _positive_int(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"takes a positive integer such as 2400, got {text!r}"
+        )
+    return n
 
 
 def _max_layers(text):
