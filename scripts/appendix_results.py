@@ -17,11 +17,12 @@ each JSON file.
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from skfeatsparse._cli import FULL
+from skfeatsparse._cli import FULL, _machine
 
 SIZES = {
     # the main job's Figure 2 protocol, for every model
@@ -40,6 +41,11 @@ SIZES = {
 }
 # Rows of a model at most (a vocabulary of 262,144 tokens is subsampled).
 MAX_ROWS = 65536
+
+
+def machine():
+    """The run's date and CPUs, and how busy the machine was as it started."""
+    return {**_machine(), "load_average": os.getloadavg()[0]}
 
 
 def families(out, args):
@@ -64,6 +70,7 @@ def families(out, args):
     for model in models:
         if model in done["rows"]:
             continue
+        done["machine"] = machine()
         start = time.perf_counter()
         (row,) = embeddings_study([model], max_rows=MAX_ROWS, **SIZES["families"])
         row["time"] = time.perf_counter() - start
@@ -84,9 +91,9 @@ def ablations(out, names):
         setting = ABLATIONS[name][0]
         sizes = {**SIZES["ablations"], **SIZES.get(f"ablation-{name}", {})}
         sizes = {k: v for k, v in sizes.items() if k != setting}
-        start = time.perf_counter()
+        start, where = time.perf_counter(), machine()
         rows = ablation_study(name, values, **sizes)
-        result = {"rows": rows, "sizes": sizes,
+        result = {"rows": rows, "sizes": sizes, "machine": where,
                   "time": time.perf_counter() - start}  # fmt: skip
         (out / f"ablation_{name}.json").write_text(
             json.dumps(result, indent=2, default=float)

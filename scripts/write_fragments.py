@@ -31,9 +31,16 @@ def list_table(title, header, rows):
     return write_results.rows_table(title, [header, *rows])
 
 
-def _when(path):
-    day = time.strftime("%Y-%m-%d", time.gmtime(path.stat().st_mtime))
-    return f"Measured on {day}, 2 CPU cores shared with other jobs"
+def _when(path, record=None):
+    """When and on what the file's numbers were measured, as far as it says."""
+    machine = (record or {}).get("machine")
+    if not machine:
+        day = time.strftime("%Y-%m-%d", time.gmtime(path.stat().st_mtime))
+        return f"Measured on {day}"
+    text = f"Measured on {machine['date']}, {machine['cpus']} CPU cores"
+    if "load_average" in machine:
+        text += f" (1-minute load average {machine['load_average']:.1f} at the start)"
+    return text
 
 
 def families(path, *more):
@@ -86,9 +93,10 @@ def families(path, *more):
     text += [r["verdict"] for r in rows]
     text += [
         "",
-        f"{_when(path)} by ``scripts/appendix_results.py families`` (measured"
-        " by: the main job's rows are taken from its results.json; the time is"
-        " the model's fits and its controls', loading included).",
+        f"{_when(path, records[-1])}, by ``scripts/appendix_results.py "
+        "families`` (measured by: the main job's rows are taken from its "
+        "results.json; the time is the model's fits and its controls', loading "
+        "included).",
     ]
     from skfeatsparse.studies import plot_embeddings
 
@@ -116,7 +124,8 @@ def features(*paths):
         blocks.append(
             f"{', '.join(part['rows'])}: dictionary {settings['dictionary_ratio']}d,"
             f" {settings.get('max_iter', 30)} iterations, on every token embedding."
-            f" {_when(path)}, by ``skfeatsparse features`` in {part['time']:.0f} s"
+            f" {_when(path, json.loads(path.read_text()))}, by ``skfeatsparse "
+            f"features`` in {part['time']:.0f} s"
             + (
                 " (its dictionary fitted in this call)."
                 if fitted
@@ -183,8 +192,8 @@ def ablation(path):
     blocks += ablation_verdict(rows).splitlines()
     shared = any(r.get("shared_control") for r in rows)
     blocks.append(
-        f"{_when(path)}, in {record['time']:.0f} s, by ``scripts/appendix_results.py "
-        f"ablations``."
+        f"{_when(path, record)}, in {record['time']:.0f} s, by "
+        "``scripts/appendix_results.py ablations``."
         + (
             " The controls have no noise and no features: measured once, listed"
             " under each value."
