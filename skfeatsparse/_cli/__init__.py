@@ -116,14 +116,15 @@ def _progress(part, total, desc, initial=0):
     """
     from tqdm.auto import tqdm
 
+    from ..studies._protocol import row_name
+
     bar = tqdm(total=total, initial=initial, desc=desc, leave=False, unit="row")
 
     def update(row, store):
         store(row)
         part.save()
         bar.update()
-        label = f"layer {row['layer']}" if "layer" in row else row.get("data", "")
-        bar.write(f"  {row.get('verdict', label)} ({row['fit_time']:.0f} s)")
+        bar.write(f"  {row.get('verdict') or row_name(row)} ({row['fit_time']:.0f} s)")
 
     return bar, update
 

@@ -575,7 +575,10 @@ def plot_layers(results, path=None):
     plt = _pyplot(path)
     with plt.rc_context(PLOT_STYLE):
         fig = _plot_layers(plt, results)
-        fig.tight_layout()
+        # room at the bottom for the shared legend: about 0.3 inch a row
+        rows = -(-len(fig.legends[0].get_texts()) // 3) if fig.legends else 0
+        height = fig.get_size_inches()[1]
+        fig.tight_layout(rect=(0, 0.3 * (rows + 0.5) / height, 1, 1))
     return _save(plt, fig, path)
 
 
@@ -665,7 +668,7 @@ def _plot_layers(plt, results):
         if sites:
             ax.set(xlabel="site (in module order)")
         elif relative:
-            ax.set(xlabel="relative depth (hidden state / blocks; 0 = embeddings)")
+            ax.set(xlabel="relative depth (0 = embeddings, 1 = last)")
         else:
             ax.set(xlabel="hidden state (0 = embeddings)")
         if not relative:
@@ -676,8 +679,11 @@ def _plot_layers(plt, results):
     low, high = min(explained), max(explained)
     pad = max(0.05 * (high - low), 0.005)
     ev.set_ylim(low - pad, min(high + pad, 1.0 + pad))
-    ev.legend(loc="best", fontsize=8)
+    ev.legend(handles=ev.get_lines()[-1:], loc="best", fontsize=9)  # the 0.98 line
     axes[0].set_yscale("log")
-    axes[0].legend(fontsize=9)
+    # One legend for the series of every panel, below them, off the data.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3),
+               fontsize=9, frameon=False)  # fmt: skip
     fig.suptitle("Sparsity by layer, held out, with controls (Fig. 3)")
     return fig
