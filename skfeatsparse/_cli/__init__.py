@@ -850,28 +850,29 @@ def _layer_list(text):
         ) from None
 
 
-def _positive_int(text):
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(
-            f"takes a positive integer such as 2400, got {text!r}"
-        )
-    return n
+def _int_at_least(low, option, example):
+    """An argparse type: an integer >= ``low``, else a message with an example."""
+    wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        low, f"an integer >= {low}"
+    )
+
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            n = low - 1
+        if n < low:
+            raise argparse.ArgumentTypeError(
+                f"{option} takes {wanted} such as {example}, got {text!r}"
+            )
+        return n
+
+    return parse
 
 
-def _max_layers(text):
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 2:
-        raise argparse.ArgumentTypeError(
-            f"--max-layers takes an integer >= 2 such as 11, got {text!r}"
-        )
-    return n
+_positive_int = _int_at_least(1, "--n-texts", 2400)
+_max_layers = _int_at_least(2, "--max-layers", 11)
+_seed = _int_at_least(0, "--seed", 0)
 
 
 def _site_list(text):
@@ -882,18 +883,6 @@ def _site_list(text):
             f"'encoder.layer.*.output', got {text!r}"
         )
     return sites
-
-
-def _seed(text):
-    try:
-        seed = int(text)
-    except ValueError:
-        seed = -1
-    if seed < 0:
-        raise argparse.ArgumentTypeError(
-            f"--seed takes a non-negative integer such as 0, got {text!r}"
-        )
-    return seed
 
 
 def _check_out_dir(out):
