@@ -116,7 +116,8 @@ def features(*paths):
     """The Appendix G tables of one or more ``skfeatsparse features`` runs."""
     blocks = []
     for path in paths:
-        part = json.loads(path.read_text())["features"]
+        record = json.loads(path.read_text())
+        part = record["features"]
         settings = part["settings"]
         for model, rows in part["rows"].items():
             for r in rows:
@@ -125,7 +126,7 @@ def features(*paths):
         blocks.append(
             f"{', '.join(part['rows'])}: dictionary {settings['dictionary_ratio']}d,"
             f" {settings.get('max_iter', 30)} iterations, on every token embedding."
-            f" {_when(path, json.loads(path.read_text()))}, by ``skfeatsparse "
+            f" {_when(path, record)}, by ``skfeatsparse "
             f"features`` in {part['time']:.0f} s"
             + (
                 " (its dictionary fitted in this call)."
@@ -214,14 +215,13 @@ def dictionary_learning(path):
     truth = setting["true_avg_coef_norm"]
     header = ["fit", "wall time (s)", "objective",
               f"normalized loss (true S_1 {truth:.2f})"]  # fmt: skip
+    labels = {"mod": "MOD step ({} passes, annealed)",
+              "gradient": "gradient step (same time, {} passes)"}  # fmt: skip
     body = [
-        [f"ours, MOD step ({len(fit['mod']['time'])} passes, annealed)",
-         f"{fit['mod']['time'][-1]:.1f}", f"{fit['mod']['objective'][-1]:.4f}",
-         f"{fit['mod']['normalized_loss'][-1]:.2f}"],
-        [f"ours, gradient step (same time, {len(fit['gradient']['time'])} passes)",
-         f"{fit['gradient']['time'][-1]:.1f}",
-         f"{fit['gradient']['objective'][-1]:.4f}",
-         f"{fit['gradient']['normalized_loss'][-1]:.2f}"],
+        [f"ours, {label.format(len(c['time']))}", f"{c['time'][-1]:.1f}",
+         f"{c['objective'][-1]:.4f}", f"{c['normalized_loss'][-1]:.2f}"]
+        for c, label in ((fit[name], label) for name, label in labels.items())
+    ] + [
         [f"scikit-learn MiniBatchDictionaryLearning, {sk['epochs']} epoch",
          f"{sk['fit_time']:.1f}", f"{sk['objective']:.4f}",
          f"{sk['normalized_loss']:.2f}"],
@@ -235,11 +235,9 @@ def dictionary_learning(path):
 
     def reach(name):
         t = sk.get(f"{name}_dictionary_time_to_reach")
-        return (
-            "never"
-            if t is None
-            else f"after {t:.1f} s, {sk['fit_time'] / t:.0f}x sooner"
-        )
+        if t is None:
+            return "never"
+        return f"after {t:.1f} s, {sk[f'speedup_{name}_dictionary']:.0f}x sooner"
 
     lines.append(
         f"Coded at alpha={alpha:g} on the {sk['eval_samples']} rows scikit-learn's"
