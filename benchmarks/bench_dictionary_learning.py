@@ -10,11 +10,13 @@ n=16384, a=10 active features, sigma=0.1, our alpha fixed at 0.095 (the value
    after one epoch (its ``alpha`` is ours / 2: its objective is half ours);
    the time each of ours takes to reach scikit-learn's one-epoch objective;
 2. one coding pass with the converged dictionary: ``greedy_l1_encode`` against
-   ``sparse_encode(algorithm="omp")`` and against the floor, one matrix product,
-   with the kernel of today and, side by side, the kernel before issue 13
-   (``_legacy_kernel`` below, the same loop with numba's scalar ``max`` and a
-   linear argmax search); the same for the Gaussian control's dense codes
-   (rows per second, a dictionary fitted on it briefly);
+   ``sparse_encode(algorithm="omp")`` and against two floors, the one matrix
+   product ``X @ D.T`` by numpy (OpenBLAS) and by torch (MKL, faster here);
+   today's pass and, side by side, the pass before issue 13
+   (``encode_before`` below: ``_legacy_kernel``, the same loop with numba's
+   scalar ``max`` and a linear argmax search, on blocks of correlations in a
+   buffer); the same for the Gaussian control's dense codes (rows per second,
+   a dictionary fitted on it briefly);
 3. the peak memory of ``transform`` beyond its output on a large input.
 
 Prints a table, writes JSON (and a PNG of objective against time).
@@ -28,8 +30,10 @@ import time
 import tracemalloc
 import warnings
 
+import numba
 import numpy as np
 import sklearn
+import torch
 from _common import sparse_rows, write_json
 from numba import prange
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
@@ -75,34 +79,75 @@ def _legacy_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
         n_steps[j] = step
 
 
-def encode_with(kernel, X, D, alpha):
-    """``greedy_l1_encode`` with ``kernel`` as its compiled loop."""
-    today = _greedy._greedy_gram_kernel
-    _greedy._greedy_gram_kernel = kernel
-    try:
-        return greedy_l1_encode(X, D, alpha)
-    finally:
-        _greedy._greedy_gram_kernel = today
+def encode_before(X, D, alpha, batch_size=4096):
+    """A coding pass as before issue 13: the Gram matrix by numpy, the
+    correlations block by block into one buffer (torch's product),
+    ``_legacy_kernel`` on each."""
+    gram = D @ D.T
+    code = np.zeros((X.shape[0], D.shape[0]), X.dtype)
+    n_steps = np.zeros(X.shape[0], np.int64)
+    buffer = np.empty((min(batch_size, X.shape[0]), D.shape[0]), X.dtype)
+    stop = _greedy.DEFAULT_RTOL[X.dtype] * alpha / 2
+    for start in range(0, X.shape[0], batch_size):
+        block = buffer[: min(batch_size, X.shape[0] - start)]
+        torch.matmul(
+            torch.from_numpy(X[start : start + batch_size]),
+            torch.from_numpy(D).T,
+            out=torch.from_numpy(block),
+        )
+        _legacy_kernel(
+            block,
+            gram,
+            X.dtype.type(alpha / 2),
+            X.dtype.type(stop),
+            _greedy.resolve_max_steps(None, X.shape[1]),
+            code[start : start + batch_size],
+            n_steps[start : start + batch_size],
+        )
+    return code
 
 
 def time_kernels(X, D, alpha, repeat):
-    """Best-of-``repeat`` seconds of the floor, today's and the old kernel,
-    interleaved so that contention on the machine hits all three alike."""
-    kernels = {"greedy": _greedy._greedy_gram_kernel, "greedy_before": _legacy_kernel}
-    for kernel in kernels.values():
-        encode_with(kernel, X[:64], D, alpha)  # compile outside the timing
-    times = {name: [] for name in ["floor_matmul", *kernels]}
+    """Best-of-``repeat`` seconds of the floors (numpy's product, and torch's,
+    MKL here), of today's pass and of the pass before issue 13, interleaved
+    so that contention on the machine hits them all alike."""
+    passes = {
+        "greedy": lambda: greedy_l1_encode(X, D, alpha),
+        "greedy_before": lambda: encode_before(X, D, alpha),
+    }
+    for run in passes.values():
+        run()  # compile outside the timing
+    X_t, D_t = torch.from_numpy(X), torch.from_numpy(D)
+
+    def torch_product():  # into a new array, like the pass's output
+        out = np.empty((X.shape[0], D.shape[0]), X.dtype)
+        torch.matmul(X_t, D_t.T, out=torch.from_numpy(out))
+        return out
+
+    floors = {"floor_matmul": lambda: X @ D.T, "floor_torch": torch_product}
+    times = {name: [] for name in [*floors, *passes]}
     codes = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        X @ D.T
-        times["floor_matmul"].append(time.perf_counter() - start)
-        for name, kernel in kernels.items():
+        for name, run in floors.items():
             start = time.perf_counter()
-            codes[name] = encode_with(kernel, X, D, alpha)
+            run()
+            times[name].append(time.perf_counter() - start)
+        for name, run in passes.items():
+            start = time.perf_counter()
+            codes[name] = run()
             times[name].append(time.perf_counter() - start)
     best = {name: min(t) for name, t in times.items()}
     return best, codes
+
+
+def floor_ratios(best):
+    """Today's and the earlier pass against both floors."""
+    return {
+        "ratio_to_floor": best["greedy"] / best["floor_matmul"],
+        "ratio_to_floor_before": best["greedy_before"] / best["floor_matmul"],
+        "ratio_to_torch_floor": best["greedy"] / best["floor_torch"],
+        "ratio_to_torch_floor_before": best["greedy_before"] / best["floor_torch"],
+    }
 
 
 def objective(X, code, components, alpha):
@@ -240,8 +285,7 @@ def coding_pass(X, dl, args):
         code = codes["greedy"]
         rows[np.dtype(dtype).name] = {
             **best,
-            "ratio_to_floor": best["greedy"] / best["floor_matmul"],
-            "ratio_to_floor_before": best["greedy_before"] / best["floor_matmul"],
+            **floor_ratios(best),
             "max_code_difference_before": float(
                 np.abs(code - codes["greedy_before"]).max()
             ),
@@ -285,8 +329,7 @@ def gaussian_pass(args):
                 **best,
                 "rows_per_second": n / best["greedy"],
                 "rows_per_second_before": n / best["greedy_before"],
-                "ratio_to_floor": best["greedy"] / best["floor_matmul"],
-                "ratio_to_floor_before": best["greedy_before"] / best["floor_matmul"],
+                **floor_ratios(best),
                 "mean_nonzero": float((codes["greedy"] > 0).sum(1).mean()),
             }
     return {"samples": args.gaussian_samples, "alpha": dl.alpha_, **rows}
@@ -376,6 +419,8 @@ def main(argv=None):
             "skfeatsparse": skfeatsparse.__version__,
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
+            "numba": numba.__version__,
+            "torch": torch.__version__,
             "python": platform.python_version(),
         },
     }
@@ -443,26 +488,23 @@ def coding_only(X, args, results):
 
 def print_coding(cp, avg_active):
     print(
-        "\n| coding pass | floor X @ D.T (s) | greedy before (s) | ratio | "
-        "greedy (s) | ratio |"
+        "\n| coding pass | numpy X @ D.T (s) | torch X @ D.T (s) | before (s) | "
+        "ratios | today (s) | ratios |"
     )
-    print("|---|---|---|---|---|---|")
-    for dtype in ("float64", "float32"):
-        r = cp[dtype]
-        print(
-            f"| a={avg_active:g}, {dtype} | "
-            f"{r['floor_matmul']:.3f} | {r['greedy_before']:.3f} | "
-            f"{r['ratio_to_floor_before']:.2f}x | {r['greedy']:.3f} "
-            f"| {r['ratio_to_floor']:.2f}x |"
-        )
+    print("|---|---|---|---|---|---|---|")
+    rows = [(f"a={avg_active:g}", cp), ("Gaussian", cp["gaussian"])]
+    for label, part in rows:
+        for dtype in ("float64", "float32"):
+            r = part[dtype]
+            print(
+                f"| {label}, {dtype} | {r['floor_matmul']:.3f} | "
+                f"{r['floor_torch']:.3f} | {r['greedy_before']:.3f} | "
+                f"{r['ratio_to_floor_before']:.2f}x, "
+                f"{r['ratio_to_torch_floor_before']:.2f}x | {r['greedy']:.3f} | "
+                f"{r['ratio_to_floor']:.2f}x, {r['ratio_to_torch_floor']:.2f}x |"
+            )
+    print("ratios: to numpy's product, to torch's")
     g = cp["gaussian"]
-    for dtype in ("float64", "float32"):
-        r = g[dtype]
-        print(
-            f"| Gaussian, {dtype} | {r['floor_matmul']:.3f} | "
-            f"{r['greedy_before']:.3f} | {r['ratio_to_floor_before']:.2f}x | "
-            f"{r['greedy']:.3f} | {r['ratio_to_floor']:.2f}x |"
-        )
     print(
         "Gaussian control rows/s (float64, float32): before "
         f"{g['float64']['rows_per_second_before']:.0f}, "

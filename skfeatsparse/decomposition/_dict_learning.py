@@ -34,6 +34,7 @@ from ._greedy import (
     count_capped,
     float_dtypes,
     gram_fits,
+    gram_matrix,
     greedy_l1_encode,
     resolve_max_steps,
     warn_capped,
@@ -110,7 +111,7 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
     """
     gram = None
     if gram_fits(components.shape[0], components.itemsize):
-        gram = components @ components.T
+        gram = gram_matrix(components)
     batch_size = block_rows(batch_size, components.shape[0], components.itemsize)
     for start in range(0, X.shape[0], batch_size):
         X_block = X[start : start + batch_size]

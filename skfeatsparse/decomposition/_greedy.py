@@ -26,7 +26,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..utils import in_forked_child, parallel_kernel, torch_device, vector_max
+from ..utils import (
+    in_forked_child,
+    parallel_kernel,
+    serial_kernel,
+    torch_device,
+    vector_max,
+)
 
 # The literal stopping rule "coefficient <= 0" can cycle for ever in floating
 # point between near-duplicate atoms (the residual bounces between them with a
@@ -135,56 +141,129 @@ def warn_capped(
         )
 
 
-# Atoms scanned at a time when looking for the index of the maximum: a block
-# is first tested for it with a vectorised OR of comparisons, then searched.
-SEARCH_BLOCK = 128
+# Atoms per block of a sample's correlations: each greedy step rewrites a
+# block and takes its maximum in one vectorised loop; the step's atom is then
+# found in the block holding the largest maximum (16 maxima and one block
+# scanned, not the whole row).
+MAX_BLOCK = 128
 
 
-# Each greedy step reads one Gram row and rewrites the sample's correlations
-# (both in the pass's dtype: float32 passes stream half the bytes) in one
-# vectorised loop that also takes their maximum (``vector_max``; numba's
-# ``max`` would keep it scalar). The index of that maximum is then found block
-# by block, not element by element. "reassoc", "nnan" and "nsz" let LLVM
-# vectorise the reductions; they cannot change any value (max is exact, inputs
-# are checked finite, and "contract" is left out so c - coef * g rounds as
-# written). The argmax is the first index holding that exact maximum, as
-# np.argmax gives.
-@parallel_kernel(cache=True, boundscheck=False, fastmath={"reassoc", "nnan", "nsz"})
-def _greedy_gram_kernel(corr, gram, half_alpha, stop, max_steps, code, n_steps):
-    """Greedy pursuit on precomputed correlations; ``corr`` is overwritten."""
-    n_samples, n_atoms = corr.shape
-    n_blocks_end = n_atoms - n_atoms % SEARCH_BLOCK
-    for j in prange(n_samples):
-        c = corr[j]
-        best_value = c[0]
-        for i in range(n_atoms):
-            best_value = vector_max(best_value, c[i])
-        step = 0
-        while step < max_steps:
-            best = 0
-            while best < n_blocks_end:
-                hit = 0
-                for i in range(best, best + SEARCH_BLOCK):
-                    hit |= c[i] == best_value
-                if hit:
-                    break
-                best += SEARCH_BLOCK
-            while c[best] != best_value:
-                best += 1
-            coef = best_value - half_alpha
-            if coef <= stop:
-                break
-            code[j, best] += coef
-            # Update the correlations with the new residual (a row of the Gram
-            # matrix) and track their maximum in the same pass.
-            g = gram[best]
-            best_value = c[0] - coef * g[0]
+_FASTMATH = {"reassoc", "nnan", "nsz"}
+
+
+@serial_kernel(cache=True, boundscheck=False, fastmath=_FASTMATH, inline="always")
+def _block_max(c, low, high):
+    value = c[low]
+    for i in range(low, high):
+        value = vector_max(value, c[i])
+    return value
+
+
+@serial_kernel(cache=True, boundscheck=False, fastmath=_FASTMATH, inline="always")
+def _update_block(c, g, coef, low, high):
+    """``c[low:high] -= coef * g[low:high]``; returns the block's new maximum."""
+    value = c[low] - coef * g[low]
+    for i in range(low, high):
+        updated = c[i] - coef * g[i]
+        c[i] = updated
+        value = vector_max(value, updated)
+    return value
+
+
+# One sample's pursuit. Each greedy step reads one Gram row and rewrites the
+# sample's correlations ``c`` (both in the pass's dtype: float32 passes stream
+# half the bytes) block by block, keeping each block's maximum
+# (``vector_max``; numba's ``max`` would keep it scalar). "reassoc", "nnan"
+# and "nsz" let LLVM vectorise those reductions; they cannot change any value
+# (max is exact, inputs are checked finite, and "contract" is left out so
+# c - coef * g rounds as written). The atom taken is the first index holding
+# the exact maximum, as np.argmax gives. Full blocks have a constant length
+# and the last, shorter one its own call: with a length taken from min(...)
+# inside the loop, or with this code in the body of the prange loop, LLVM
+# vectorises it only in part (measured 3-4x slower).
+@serial_kernel(cache=True, boundscheck=False, fastmath=_FASTMATH)
+def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
+    """Greedy steps on the correlations ``c`` (overwritten); codes into ``code``."""
+    n_atoms = c.shape[0]
+    n_full = n_atoms // MAX_BLOCK
+    n_blocks = block_max.shape[0]
+    for b in range(n_full):
+        block_max[b] = _block_max(c, b * MAX_BLOCK, (b + 1) * MAX_BLOCK)
+    if n_blocks > n_full:
+        block_max[n_full] = _block_max(c, n_full * MAX_BLOCK, n_atoms)
+    step = 0
+    while step < max_steps:
+        block, best_value = 0, block_max[0]
+        for b in range(1, n_blocks):
+            if block_max[b] > best_value:
+                block, best_value = b, block_max[b]
+        coef = best_value - half_alpha
+        if not coef > stop:
+            break
+        best, high = block * MAX_BLOCK, min(n_atoms, (block + 1) * MAX_BLOCK)
+        while best < high and c[best] != best_value:
+            best += 1
+        if best == high:  # unreachable for finite values: stop, never overrun
+            break
+        code[best] += coef
+        g = gram[best]
+        for b in range(n_full):
+            block_max[b] = _update_block(c, g, coef, b * MAX_BLOCK, (b + 1) * MAX_BLOCK)
+        if n_blocks > n_full:
+            block_max[n_full] = _update_block(c, g, coef, n_full * MAX_BLOCK, n_atoms)
+        step += 1
+    return step
+
+
+# Rows a thread codes with one pair of scratch arrays.
+_KERNEL_CHUNK = 64
+
+
+@parallel_kernel(cache=True, boundscheck=False)
+def _greedy_gram_kernel(code, gram, half_alpha, stop, max_steps, n_steps):
+    """Greedy pursuit in place: ``code`` holds the correlations ``X @ D.T`` on
+    entry and the codes on return (each row is copied to a scratch row, set
+    to zero, then coded), so a pass needs no memory beyond its output."""
+    n_samples, n_atoms = code.shape
+    n_blocks = (n_atoms + MAX_BLOCK - 1) // MAX_BLOCK
+    for chunk in prange((n_samples + _KERNEL_CHUNK - 1) // _KERNEL_CHUNK):
+        c = np.empty(n_atoms, code.dtype)
+        block_max = np.empty(n_blocks, code.dtype)
+        for j in range(
+            chunk * _KERNEL_CHUNK, min(n_samples, (chunk + 1) * _KERNEL_CHUNK)
+        ):
+            row = code[j]
             for i in range(n_atoms):
-                value = c[i] - coef * g[i]
-                c[i] = value
-                best_value = vector_max(best_value, value)
-            step += 1
-        n_steps[j] = step
+                c[i] = row[i]
+                row[i] = 0
+            n_steps[j] = _pursue(c, block_max, row, gram, half_alpha, stop, max_steps)
+
+
+def gram_matrix(components):
+    """``components @ components.T`` (numpy), through torch's BLAS: MKL forms
+    this product 2.5x faster here than numpy's OpenBLAS. In a forked child
+    (where torch's thread pool hangs) numpy's product."""
+    if in_forked_child():
+        return components @ components.T
+    import torch
+
+    atoms = torch.from_numpy(components)
+    return (atoms @ atoms.T).numpy()
+
+
+def correlations_into(X, components, out):
+    """``out[:] = X @ components.T``, through torch's BLAS (numpy's in a forked
+    child): OpenBLAS threads also spin for a while after each product, on the
+    cores the compiled kernel needs next."""
+    if in_forked_child():
+        np.matmul(X, components.T, out=out)
+        return out
+    import torch
+
+    torch.matmul(
+        torch.from_numpy(X), torch.from_numpy(components).T, out=torch.from_numpy(out)
+    )
+    return out
 
 
 def _torch_greedy_block(X, components, gram, half_alpha, stop, max_steps):
@@ -236,37 +315,22 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
     n_steps = np.zeros(X.shape[0], dtype=np.int64)
     forked = in_forked_child()
     if gram is None and gram_fits(components.shape[0], components.itemsize):
-        gram = components @ components.T
-    components_torch = torch.from_numpy(components)
+        gram = gram_matrix(components)
     if gram is not None:
-        # One buffer for every block's correlations (the kernel overwrites
-        # them): no allocation per block, so no heap growth over a stream.
-        buffer = np.empty((min(batch_size, X.shape[0]), components.shape[0]), X.dtype)
-        for start in range(0, X.shape[0], batch_size):
-            stop_row = min(start + batch_size, X.shape[0])
-            corr = buffer[: stop_row - start]
-            # The block's correlations through torch's BLAS, not numpy's:
-            # OpenBLAS threads spin for a while after each product, on the
-            # cores the compiled kernel needs next (1.5x slower on two cores).
-            # In a forked child torch's MKL threads hang: numpy's BLAS there.
-            if forked:
-                np.matmul(X[start:stop_row], components.T, out=corr)
-            else:
-                torch.matmul(
-                    torch.from_numpy(X[start:stop_row]),
-                    components_torch.T,
-                    out=torch.from_numpy(corr),
-                )
-            _greedy_gram_kernel(
-                corr,
-                gram,
-                X.dtype.type(half_alpha),
-                X.dtype.type(stop),
-                max_steps,
-                out[start:stop_row],
-                n_steps[start:stop_row],
-            )
+        # The correlations of all rows in one product, written into the
+        # codes' own array, which the kernel then codes in place: one switch
+        # between the BLAS and the kernel's threads per pass, none per block.
+        correlations_into(X, components, out)
+        _greedy_gram_kernel(
+            out,
+            gram,
+            X.dtype.type(half_alpha),
+            X.dtype.type(stop),
+            max_steps,
+            n_steps,
+        )
         return n_steps
+    components_torch = torch.from_numpy(components)
     # Too many atoms for a Gram matrix: the block-vectorised engine on the CPU.
     if forked and torch.get_num_threads() > 1:
         # The parent's OpenMP/MKL pool hangs a forked child: one thread here.
@@ -383,9 +447,11 @@ def greedy_l1_encode(
         non-negative; ``rtol=0`` is the literal rule, which can cycle between
         near-duplicate atoms until ``max_steps``.
     batch_size : int, default=4096
-        Samples coded at once: memory is ``batch_size x n_components`` beyond
-        the output, whatever ``n_samples`` is (fewer rows at once when that
-        would pass 256 MiB).
+        Samples coded at once by the torch engine (GPUs, and dictionaries too
+        large for a Gram matrix): memory is ``batch_size x n_components``
+        beyond the output, whatever ``n_samples`` is (fewer rows at once when
+        that would pass 256 MiB). The CPU kernel codes in the output's own
+        array and needs no more than two rows per thread beyond it.
     device : str or torch.device, default=None
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... ``None`` means the
         device of ``X`` (the CPU for numpy input). Numpy input coded on a GPU
@@ -505,7 +571,8 @@ def greedy_l1_encode(
 
     if target == "cpu":
         X_np = X.detach().cpu().numpy() if as_torch else X
-        code = np.zeros((X_np.shape[0], components.shape[0]), dtype=dtype)
+        # Every row is written by the pass (correlations, then codes).
+        code = np.empty((X_np.shape[0], components.shape[0]), dtype=dtype)
         n_steps = _encode_numpy(
             np.ascontiguousarray(X_np),
             components,

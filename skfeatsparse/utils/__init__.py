@@ -15,7 +15,7 @@ from ._dask import (
     reduce_blocks,
 )
 from ._device import torch_device
-from ._numba import in_forked_child, parallel_kernel, vector_max
+from ._numba import in_forked_child, parallel_kernel, serial_kernel, vector_max
 from ._optional import optional_import
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "optional_import",
     "parallel_kernel",
     "reduce_blocks",
+    "serial_kernel",
     "torch_device",
     "vector_max",
 ]

@@ -157,6 +157,22 @@ def parallel_kernel(**options):
     return lambda function: ParallelKernel(function, options)
 
 
+def serial_kernel(**options):
+    """Decorator: ``numba.njit(**options)``, compiled in memory where ``cache``
+    cannot write (see this module), for helpers the parallel kernels call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> @serial_kernel(cache=True)
+    ... def twice(x):
+    ...     return 2 * x
+    >>> twice(np.ones(2))
+    array([2., 2.])
+    """
+    return lambda function: _njit(function, options)
+
+
 @intrinsic
 def vector_max(typingctx, a, b):
     """``max(a, b)`` of two floats of one type, as LLVM's ``maxnum``.

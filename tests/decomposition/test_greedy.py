@@ -112,17 +112,19 @@ def test_objective_never_increases_over_the_coding_steps(problem, steps):
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-7), (np.float32, 1e-4)])
-@pytest.mark.parametrize("n_components", [_greedy.SEARCH_BLOCK - 1, 333, 1024])
+@pytest.mark.parametrize("n_components", [_greedy.MAX_BLOCK - 1, 333, 1024])
 def test_kernel_equals_reference_across_search_blocks(dtype, rtol, n_components):
-    # The maximum's index is searched block by block: dictionaries smaller than
-    # a block, with a ragged last block, and of whole blocks must all agree
-    # with the one-sample reference loop, in both dtypes.
+    # Correlations are updated and their maxima kept block by block:
+    # dictionaries smaller than a block, with a ragged last block, and of
+    # whole blocks must all agree with the one-sample reference loop, in both
+    # dtypes; and rows in several of the kernel's chunks (coded in place).
     rng = np.random.default_rng(n_components)
+    n_samples = 2 * _greedy._KERNEL_CHUNK + 5
     D = unit_rows(rng, n_components, 24)
-    truth = rng.uniform(size=(60, n_components)) * (
-        rng.uniform(size=(60, n_components)) < 4 / n_components
+    truth = rng.uniform(size=(n_samples, n_components)) * (
+        rng.uniform(size=(n_samples, n_components)) < 4 / n_components
     )
-    X = truth @ D + 0.01 * rng.standard_normal((60, 24))
+    X = truth @ D + 0.01 * rng.standard_normal((n_samples, 24))
     expected = greedy_l1_reference(X, D, 0.2, rtol=1e-4, max_steps=96)
     got = _encode(X.astype(dtype), D.astype(dtype), 0.2, rtol=1e-4, max_steps=96)
     assert got.dtype == dtype
