@@ -35,6 +35,7 @@ from ._greedy import (
     float_dtypes,
     gram_fits,
     gram_matrix,
+    greedy_csr,
     greedy_l1_encode,
     resolve_max_steps,
     warn_capped,
@@ -102,21 +103,39 @@ def _check_magnitude(X, what="X"):
     return X
 
 
-def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=None):
+def _encode_blocks(
+    X, components, alpha, *, max_steps, batch_size, device, mean=None, sparse=False
+):
     """Greedy codes of ``X - mean``, block by block.
 
     Yields ``(start, centred block, code, n_capped)``. The Gram matrix is formed
     once, and blocks are centred one at a time, so memory beyond the codes
-    stays bounded by ``batch_size`` however many samples there are.
+    stays bounded by ``batch_size`` however many samples there are. With
+    ``sparse``, codes come as CSR matrices; on the CPU kernel's route they
+    are made there (:func:`greedy_csr`, one dense block reused throughout).
     """
     gram = None
     if gram_fits(components.shape[0], components.itemsize):
         gram = gram_matrix(components)
     batch_size = block_rows(batch_size, components.shape[0], components.itemsize)
+    workspace = None
+    if sparse and gram is not None and device in (None, "cpu"):
+        workspace = np.empty(
+            (min(batch_size, X.shape[0]), components.shape[0]), components.dtype
+        )
     for start in range(0, X.shape[0], batch_size):
         X_block = X[start : start + batch_size]
         if mean is not None:
             X_block = X_block - mean
+        if workspace is not None and X_block.dtype == components.dtype:
+            X_block = np.ascontiguousarray(X_block)
+            dense = workspace[: X_block.shape[0]]
+            code, n_steps = greedy_csr(
+                X_block, components, alpha, gram=gram, max_steps=max_steps, out=dense
+            )
+            capped = count_capped(X_block, dense, components, alpha, n_steps, max_steps)
+            yield start, X_block, code, capped
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             code, n_steps = greedy_l1_encode(
@@ -129,12 +148,8 @@ def _encode_blocks(X, components, alpha, *, max_steps, batch_size, device, mean=
                 device=device,
                 return_n_steps=True,
             )
-        yield (
-            start,
-            X_block,
-            code,
-            count_capped(X_block, code, components, alpha, n_steps, max_steps),
-        )
+        capped = count_capped(X_block, code, components, alpha, n_steps, max_steps)
+        yield start, X_block, sp.csr_matrix(code) if sparse else code, capped
 
 
 def _code_pass(X, components, alpha, *, max_steps, batch_size, device, sums, mean=None):
@@ -148,9 +163,9 @@ def _code_pass(X, components, alpha, *, max_steps, batch_size, device, sums, mea
         batch_size=batch_size,
         device=device,
         mean=mean,
+        sparse=True,
     ):
         n_capped += capped
-        code = sp.csr_matrix(code)
         errors.append(sums.add(X_block, code, code @ components))
         blocks.append(code)
     return sp.vstack(blocks, format="csr"), np.concatenate(errors), n_capped

@@ -21,6 +21,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from numba import prange
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
@@ -183,7 +184,8 @@ def _update_block(c, g, coef, low, high):
 # vectorises it only in part (measured 3-4x slower).
 @serial_kernel(cache=True, boundscheck=False, fastmath=_FASTMATH)
 def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
-    """Greedy steps on the correlations ``c`` (overwritten); codes into ``code``."""
+    """Greedy steps on the correlations ``c`` (overwritten); codes into ``code``
+    (zero on entry). Returns the number of steps and of non-zero codes."""
     n_atoms = c.shape[0]
     n_full = n_atoms // MAX_BLOCK
     n_blocks = block_max.shape[0]
@@ -191,7 +193,7 @@ def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
         block_max[b] = _block_max(c, b * MAX_BLOCK, (b + 1) * MAX_BLOCK)
     if n_blocks > n_full:
         block_max[n_full] = _block_max(c, n_full * MAX_BLOCK, n_atoms)
-    step = 0
+    step = n_nonzero = 0
     while step < max_steps:
         block, best_value = 0, block_max[0]
         for b in range(1, n_blocks):
@@ -205,6 +207,8 @@ def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
             best += 1
         if best == high:  # unreachable for finite values: stop, never overrun
             break
+        # coef > stop >= 0: a code once non-zero stays so (codes only grow).
+        n_nonzero += code[best] == 0
         code[best] += coef
         g = gram[best]
         for b in range(n_full):
@@ -212,7 +216,7 @@ def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
         if n_blocks > n_full:
             block_max[n_full] = _update_block(c, g, coef, n_full * MAX_BLOCK, n_atoms)
         step += 1
-    return step
+    return step, n_nonzero
 
 
 # Rows a thread codes with one pair of scratch arrays.
@@ -220,10 +224,11 @@ _KERNEL_CHUNK = 64
 
 
 @parallel_kernel(cache=True, boundscheck=False)
-def _greedy_gram_kernel(code, gram, half_alpha, stop, max_steps, n_steps):
+def _greedy_gram_kernel(code, gram, half_alpha, stop, max_steps, n_steps, n_nonzero):
     """Greedy pursuit in place: ``code`` holds the correlations ``X @ D.T`` on
     entry and the codes on return (each row is copied to a scratch row, set
-    to zero, then coded), so a pass needs no memory beyond its output."""
+    to zero, then coded), so a pass needs no memory beyond its output.
+    ``n_steps`` and ``n_nonzero`` get each row's steps and non-zero codes."""
     n_samples, n_atoms = code.shape
     n_blocks = (n_atoms + MAX_BLOCK - 1) // MAX_BLOCK
     for chunk in prange((n_samples + _KERNEL_CHUNK - 1) // _KERNEL_CHUNK):
@@ -236,7 +241,64 @@ def _greedy_gram_kernel(code, gram, half_alpha, stop, max_steps, n_steps):
             for i in range(n_atoms):
                 c[i] = row[i]
                 row[i] = 0
-            n_steps[j] = _pursue(c, block_max, row, gram, half_alpha, stop, max_steps)
+            n_steps[j], n_nonzero[j] = _pursue(
+                c, block_max, row, gram, half_alpha, stop, max_steps
+            )
+
+
+@parallel_kernel(cache=True, boundscheck=False)
+def _rows_to_csr(dense, indptr, indices, data):
+    """The non-zeros of each row of ``dense`` into CSR arrays (``indptr``
+    given), in column order."""
+    for j in prange(dense.shape[0]):
+        row = dense[j]
+        at = indptr[j]
+        for i in range(row.shape[0]):
+            if row[i] != 0:
+                indices[at] = i
+                data[at] = row[i]
+                at += 1
+
+
+def greedy_csr(X, components, alpha, *, gram, max_steps, out):
+    """Greedy codes of ``X`` as a CSR matrix, by the CPU kernel, for a fit.
+
+    No checks: ``X`` and ``components`` are C-contiguous, of one float dtype,
+    finite, and ``gram`` is ``components @ components.T``. ``out``, an
+    ``(n_samples, n_components)`` array of that dtype that the caller reuses
+    across blocks (no allocation, no page faults per block), holds the dense
+    codes on return. The non-zeros are counted by the pursuit itself, so the
+    CSR arrays are filled in one pass over ``out``, with sorted indices.
+    Returns ``(code, n_steps)``.
+    """
+    dtype = X.dtype
+    half_alpha = alpha / 2
+    n_samples, n_atoms = out.shape
+    n_steps = np.zeros(n_samples, dtype=np.int64)
+    n_nonzero = np.zeros(n_samples, dtype=np.int64)
+    correlations_into(X, components, out)
+    _greedy_gram_kernel(
+        out,
+        gram,
+        dtype.type(half_alpha),
+        dtype.type(DEFAULT_RTOL[dtype] * half_alpha),
+        max_steps,
+        n_steps,
+        n_nonzero,
+    )
+    indptr = np.zeros(n_samples + 1, dtype=np.int64)
+    np.cumsum(n_nonzero, out=indptr[1:])
+    nnz = int(indptr[-1])
+    index_dtype = np.int32 if max(nnz, n_atoms) < np.iinfo(np.int32).max else np.int64
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=dtype)
+    _rows_to_csr(out, indptr, indices, data)
+    code = sp.csr_matrix(
+        (data, indices.astype(index_dtype), indptr.astype(index_dtype)),
+        shape=(n_samples, n_atoms),
+    )
+    code.has_sorted_indices = True
+    return code, n_steps
 
 
 def gram_matrix(components):
@@ -328,6 +390,7 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
             X.dtype.type(stop),
             max_steps,
             n_steps,
+            np.empty_like(n_steps),
         )
         return n_steps
     components_torch = torch.from_numpy(components)

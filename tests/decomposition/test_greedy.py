@@ -490,3 +490,25 @@ def test_imports_and_codes_from_a_read_only_install(tmp_path):
         "[[1.5, 0.0, 0.0]]",
         "[[1.0, 0.0, 2.0], [0.0, 0.0, 0.0], [2.0, 0.0, 4.0]]",
     ]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_route_of_the_fit_gives_the_dense_codes(dtype):
+    # The fit's route (greedy_csr: non-zeros counted by the pursuit, CSR
+    # filled from a reused dense block) must give exactly greedy_l1_encode's
+    # codes, with sorted indices, whatever the reused block held before.
+    rng = np.random.default_rng(3)
+    D = unit_rows(rng, 333, 24).astype(dtype)
+    truth = rng.uniform(size=(150, 333)) * (rng.uniform(size=(150, 333)) < 0.02)
+    X = (truth @ D + 0.01 * rng.standard_normal((150, 24))).astype(dtype)
+    out = np.full((150, 333), np.nan, dtype)  # stale contents must not leak
+    gram = D @ D.T
+    code, n_steps = _greedy.greedy_csr(X, D, 0.2, gram=gram, max_steps=96, out=out)
+    expected, expected_steps = _encode(
+        X, D, 0.2, gram=gram, max_steps=96, return_n_steps=True
+    )
+    assert code.dtype == dtype and code.has_canonical_format
+    np.testing.assert_array_equal(code.toarray(), expected)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(n_steps, expected_steps)
+    assert code.nnz == np.count_nonzero(expected) > 150
