@@ -34,9 +34,9 @@ from ._greedy import (
     count_capped,
     float_dtypes,
     gram_fits,
-    gram_matrix,
     greedy_csr,
     greedy_l1_encode,
+    kernel_gram,
     resolve_max_steps,
     warn_capped,
 )
@@ -116,7 +116,7 @@ def _encode_blocks(
     """
     gram = None
     if gram_fits(components.shape[0], components.itemsize):
-        gram = gram_matrix(components)
+        gram = kernel_gram(components)
     batch_size = block_rows(batch_size, components.shape[0], components.itemsize)
     workspace = None
     if sparse and gram is not None and device in (None, "cpu"):

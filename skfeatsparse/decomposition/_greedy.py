@@ -178,21 +178,19 @@ def _update_block(c, g, coef, low, high):
 # and "nsz" let LLVM vectorise those reductions; they cannot change any value
 # (max is exact, inputs are checked finite, and "contract" is left out so
 # c - coef * g rounds as written). The atom taken is the first index holding
-# the exact maximum, as np.argmax gives. Full blocks have a constant length
-# and the last, shorter one its own call: with a length taken from min(...)
-# inside the loop, or with this code in the body of the prange loop, LLVM
-# vectorises it only in part (measured 3-4x slower).
+# the exact maximum, as np.argmax gives. Every block has the constant length
+# MAX_BLOCK: ``c`` and the Gram rows are padded to a whole number of blocks
+# (``c`` with the lowest float, which is never the maximum, the Gram rows with
+# zeros, which leave it so). A block length taken from min(...) inside the
+# loop, even for the last block alone, or this code in the body of the
+# prange loop, and LLVM vectorises it only in part (3-4x slower per atom).
 @serial_kernel(cache=True, boundscheck=False, fastmath=_FASTMATH)
 def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
-    """Greedy steps on the correlations ``c`` (overwritten); codes into ``code``
-    (zero on entry). Returns the number of steps and of non-zero codes."""
-    n_atoms = c.shape[0]
-    n_full = n_atoms // MAX_BLOCK
+    """Greedy steps on the padded correlations ``c`` (overwritten); codes into
+    ``code`` (zero on entry). Returns the number of steps and of non-zeros."""
     n_blocks = block_max.shape[0]
-    for b in range(n_full):
+    for b in range(n_blocks):
         block_max[b] = _block_max(c, b * MAX_BLOCK, (b + 1) * MAX_BLOCK)
-    if n_blocks > n_full:
-        block_max[n_full] = _block_max(c, n_full * MAX_BLOCK, n_atoms)
     step = n_nonzero = 0
     while step < max_steps:
         block, best_value = 0, block_max[0]
@@ -202,7 +200,7 @@ def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
         coef = best_value - half_alpha
         if not coef > stop:
             break
-        best, high = block * MAX_BLOCK, min(n_atoms, (block + 1) * MAX_BLOCK)
+        best, high = block * MAX_BLOCK, min(code.shape[0], (block + 1) * MAX_BLOCK)
         while best < high and c[best] != best_value:
             best += 1
         if best == high:  # unreachable for finite values: stop, never overrun
@@ -211,10 +209,8 @@ def _pursue(c, block_max, code, gram, half_alpha, stop, max_steps):
         n_nonzero += code[best] == 0
         code[best] += coef
         g = gram[best]
-        for b in range(n_full):
+        for b in range(n_blocks):
             block_max[b] = _update_block(c, g, coef, b * MAX_BLOCK, (b + 1) * MAX_BLOCK)
-        if n_blocks > n_full:
-            block_max[n_full] = _update_block(c, g, coef, n_full * MAX_BLOCK, n_atoms)
         step += 1
     return step, n_nonzero
 
@@ -228,12 +224,15 @@ def _greedy_gram_kernel(code, gram, half_alpha, stop, max_steps, n_steps, n_nonz
     """Greedy pursuit in place: ``code`` holds the correlations ``X @ D.T`` on
     entry and the codes on return (each row is copied to a scratch row, set
     to zero, then coded), so a pass needs no memory beyond its output.
+    ``gram`` is :func:`kernel_gram`'s, its rows padded to whole blocks.
     ``n_steps`` and ``n_nonzero`` get each row's steps and non-zero codes."""
     n_samples, n_atoms = code.shape
-    n_blocks = (n_atoms + MAX_BLOCK - 1) // MAX_BLOCK
+    width = gram.shape[1]
+    lowest = np.finfo(code.dtype).min
     for chunk in prange((n_samples + _KERNEL_CHUNK - 1) // _KERNEL_CHUNK):
-        c = np.empty(n_atoms, code.dtype)
-        block_max = np.empty(n_blocks, code.dtype)
+        c = np.empty(width, code.dtype)
+        c[n_atoms:] = lowest
+        block_max = np.empty(width // MAX_BLOCK, code.dtype)
         for j in range(
             chunk * _KERNEL_CHUNK, min(n_samples, (chunk + 1) * _KERNEL_CHUNK)
         ):
@@ -244,6 +243,37 @@ def _greedy_gram_kernel(code, gram, half_alpha, stop, max_steps, n_steps, n_nonz
             n_steps[j], n_nonzero[j] = _pursue(
                 c, block_max, row, gram, half_alpha, stop, max_steps
             )
+
+
+def kernel_width(n_atoms):
+    """Row length of the kernel's Gram matrix: ``n_atoms`` up to whole blocks."""
+    return -(-n_atoms // MAX_BLOCK) * MAX_BLOCK
+
+
+def kernel_gram(components, gram=None):
+    """The Gram matrix in the kernel's form: ``components @ components.T``
+    with each row padded by zeros to :func:`kernel_width` (the same array
+    when no padding is needed), from ``gram`` when given (either form).
+
+    Formed through torch's BLAS, MKL here, 2.5x faster than numpy's OpenBLAS
+    (numpy's in a forked child, where torch's thread pool hangs), as the
+    product of the atoms with the atoms padded by zero rows.
+    """
+    n_atoms = components.shape[0]
+    width = kernel_width(n_atoms)
+    if gram is not None:
+        if gram.shape[1] == width:
+            return gram
+        padded = np.zeros((n_atoms, width), dtype=gram.dtype)
+        padded[:, :n_atoms] = gram
+        return padded
+    padded_atoms = np.zeros((width, components.shape[1]), dtype=components.dtype)
+    padded_atoms[:n_atoms] = components
+    if in_forked_child():
+        return components @ padded_atoms.T
+    import torch
+
+    return (torch.from_numpy(components) @ torch.from_numpy(padded_atoms).T).numpy()
 
 
 @parallel_kernel(cache=True, boundscheck=False)
@@ -264,7 +294,7 @@ def greedy_csr(X, components, alpha, *, gram, max_steps, out):
     """Greedy codes of ``X`` as a CSR matrix, by the CPU kernel, for a fit.
 
     No checks: ``X`` and ``components`` are C-contiguous, of one float dtype,
-    finite, and ``gram`` is ``components @ components.T``. ``out``, an
+    finite, and ``gram`` is :func:`kernel_gram`'s. ``out``, an
     ``(n_samples, n_components)`` array of that dtype that the caller reuses
     across blocks (no allocation, no page faults per block), holds the dense
     codes on return. The non-zeros are counted by the pursuit itself, so the
@@ -299,18 +329,6 @@ def greedy_csr(X, components, alpha, *, gram, max_steps, out):
     )
     code.has_sorted_indices = True
     return code, n_steps
-
-
-def gram_matrix(components):
-    """``components @ components.T`` (numpy), through torch's BLAS: MKL forms
-    this product 2.5x faster here than numpy's OpenBLAS. In a forked child
-    (where torch's thread pool hangs) numpy's product."""
-    if in_forked_child():
-        return components @ components.T
-    import torch
-
-    atoms = torch.from_numpy(components)
-    return (atoms @ atoms.T).numpy()
 
 
 def correlations_into(X, components, out):
@@ -376,9 +394,8 @@ def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, 
 
     n_steps = np.zeros(X.shape[0], dtype=np.int64)
     forked = in_forked_child()
-    if gram is None and gram_fits(components.shape[0], components.itemsize):
-        gram = gram_matrix(components)
-    if gram is not None:
+    if gram is not None or gram_fits(components.shape[0], components.itemsize):
+        gram = kernel_gram(components, gram)
         # The correlations of all rows in one product, written into the
         # codes' own array, which the kernel then codes in place: one switch
         # between the BLAS and the kernel's threads per pass, none per block.
@@ -620,9 +637,11 @@ def greedy_l1_encode(
         )
     if gram is not None:
         gram = check_array(gram, dtype=dtype, order="C")
-        if gram.shape != (components.shape[0],) * 2:
+        n_atoms = components.shape[0]
+        # kernel_gram's padded form, of internal callers, is taken as it is.
+        if gram.shape not in ((n_atoms, n_atoms), (n_atoms, kernel_width(n_atoms))):
             raise ValueError(
-                f"gram has shape {gram.shape}, expected {(components.shape[0],) * 2} "
+                f"gram has shape {gram.shape}, expected {(n_atoms, n_atoms)} "
                 "(components @ components.T)."
             )
     max_steps = resolve_max_steps(max_steps, X.shape[1])
@@ -658,7 +677,9 @@ def greedy_l1_encode(
         code, n_steps = _encode_torch(
             X.to(target) if as_torch else X,
             torch.as_tensor(components, device=target),
-            None if gram is None else torch.as_tensor(gram, device=target),
+            None
+            if gram is None
+            else torch.as_tensor(gram[:, : components.shape[0]], device=target),
             half_alpha,
             stop,
             max_steps,

@@ -503,7 +503,9 @@ def test_sparse_route_of_the_fit_gives_the_dense_codes(dtype):
     X = (truth @ D + 0.01 * rng.standard_normal((150, 24))).astype(dtype)
     out = np.full((150, 333), np.nan, dtype)  # stale contents must not leak
     gram = D @ D.T
-    code, n_steps = _greedy.greedy_csr(X, D, 0.2, gram=gram, max_steps=96, out=out)
+    code, n_steps = _greedy.greedy_csr(
+        X, D, 0.2, gram=_greedy.kernel_gram(D, gram), max_steps=96, out=out
+    )
     expected, expected_steps = _encode(
         X, D, 0.2, gram=gram, max_steps=96, return_n_steps=True
     )
@@ -512,3 +514,21 @@ def test_sparse_route_of_the_fit_gives_the_dense_codes(dtype):
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(n_steps, expected_steps)
     assert code.nnz == np.count_nonzero(expected) > 150
+
+
+def test_kernel_gram_pads_rows_to_whole_blocks_and_codes_agree():
+    # 200 atoms: rows padded with zeros to 256; a user's (k, k) Gram matrix,
+    # the padded form and none at all code alike; other shapes are refused.
+    rng = np.random.default_rng(4)
+    D = unit_rows(rng, 200, 16)
+    X = rng.standard_normal((40, 16))
+    padded = _greedy.kernel_gram(D)
+    assert padded.shape == (200, _greedy.kernel_width(200)) == (200, 256)
+    np.testing.assert_allclose(padded[:, :200], D @ D.T, atol=1e-12)
+    assert not padded[:, 200:].any()
+    assert _greedy.kernel_gram(D, padded) is padded
+    expected = _encode(X, D, 0.3)
+    np.testing.assert_allclose(_encode(X, D, 0.3, gram=D @ D.T), expected, atol=1e-12)
+    np.testing.assert_allclose(_encode(X, D, 0.3, gram=padded), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="gram has shape"):
+        _encode(X, D, 0.3, gram=np.zeros((200, 201)))
