@@ -24,7 +24,6 @@ def row_atom_seconds(device, n_features, n_components, rows=CALIBRATION_ROWS):
     """Seconds per row x atom of a coding pass on ``device`` at this shape."""
     from ..datasets import make_sparse_linear
     from ..decomposition import greedy_l1_encode
-    from ..decomposition._greedy import kernel_gram
 
     avg_active = min(10, max(1, n_features // 4))
     X, components, code = make_sparse_linear(
@@ -33,7 +32,7 @@ def row_atom_seconds(device, n_features, n_components, rows=CALIBRATION_ROWS):
     )  # fmt: skip
     X, components = X.astype(np.float32), components.astype(np.float32)
     alpha = 0.1 * float(code.max(axis=1).mean())
-    gram = kernel_gram(components)  # once per pass in a fit: not per row
+    gram = components @ components.T  # once per pass in a fit: not per row
     if device != "cpu":  # the rows on the device, their codes stay there
         import torch
 

@@ -99,7 +99,7 @@ def mod_step(code_gram, code_cross, components):
     new = components.copy()
     if not used.any():
         return new
-    A = code_gram[np.ix_(used, used)] if not used.all() else code_gram.copy()
+    A = code_gram.copy() if used.all() else code_gram[np.ix_(used, used)]
     ridge = _RIDGE * np.trace(A) / A.shape[0]
     A.flat[:: A.shape[0] + 1] += ridge  # A + ridge * I, in place
     try:

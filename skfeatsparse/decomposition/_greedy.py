@@ -267,13 +267,35 @@ def kernel_gram(components, gram=None):
         padded = np.zeros((n_atoms, width), dtype=gram.dtype)
         padded[:, :n_atoms] = gram
         return padded
-    padded_atoms = np.zeros((width, components.shape[1]), dtype=components.dtype)
-    padded_atoms[:n_atoms] = components
+    padded_atoms = components
+    if width > n_atoms:
+        padded_atoms = np.zeros((width, components.shape[1]), dtype=components.dtype)
+        padded_atoms[:n_atoms] = components
     if in_forked_child():
         return components @ padded_atoms.T
     import torch
 
     return (torch.from_numpy(components) @ torch.from_numpy(padded_atoms).T).numpy()
+
+
+def _code_in_place(X, components, gram, half_alpha, stop, max_steps, out):
+    """The CPU kernel's pass: ``out`` gets the correlations of all rows in one
+    product, then their codes in place (one switch between the BLAS's threads
+    and the kernel's per pass, none per block). ``gram`` is
+    :func:`kernel_gram`'s. Returns each row's steps and non-zero codes."""
+    n_steps = np.zeros(X.shape[0], dtype=np.int64)
+    n_nonzero = np.zeros(X.shape[0], dtype=np.int64)
+    correlations_into(X, components, out)
+    _greedy_gram_kernel(
+        out,
+        gram,
+        X.dtype.type(half_alpha),
+        X.dtype.type(stop),
+        max_steps,
+        n_steps,
+        n_nonzero,
+    )
+    return n_steps, n_nonzero
 
 
 @parallel_kernel(cache=True, boundscheck=False)
@@ -302,19 +324,11 @@ def greedy_csr(X, components, alpha, *, gram, max_steps, out):
     Returns ``(code, n_steps)``.
     """
     dtype = X.dtype
-    half_alpha = alpha / 2
     n_samples, n_atoms = out.shape
-    n_steps = np.zeros(n_samples, dtype=np.int64)
-    n_nonzero = np.zeros(n_samples, dtype=np.int64)
-    correlations_into(X, components, out)
-    _greedy_gram_kernel(
-        out,
-        gram,
-        dtype.type(half_alpha),
-        dtype.type(DEFAULT_RTOL[dtype] * half_alpha),
-        max_steps,
-        n_steps,
-        n_nonzero,
+    half_alpha = alpha / 2
+    stop = DEFAULT_RTOL[dtype] * half_alpha
+    n_steps, n_nonzero = _code_in_place(
+        X, components, gram, half_alpha, stop, max_steps, out
     )
     indptr = np.zeros(n_samples + 1, dtype=np.int64)
     np.cumsum(n_nonzero, out=indptr[1:])
@@ -392,24 +406,11 @@ def _check_alpha(alpha):
 def _encode_numpy(X, components, gram, half_alpha, stop, max_steps, batch_size, out):
     import torch
 
-    n_steps = np.zeros(X.shape[0], dtype=np.int64)
-    forked = in_forked_child()
     if gram is not None or gram_fits(components.shape[0], components.itemsize):
         gram = kernel_gram(components, gram)
-        # The correlations of all rows in one product, written into the
-        # codes' own array, which the kernel then codes in place: one switch
-        # between the BLAS and the kernel's threads per pass, none per block.
-        correlations_into(X, components, out)
-        _greedy_gram_kernel(
-            out,
-            gram,
-            X.dtype.type(half_alpha),
-            X.dtype.type(stop),
-            max_steps,
-            n_steps,
-            np.empty_like(n_steps),
-        )
-        return n_steps
+        return _code_in_place(X, components, gram, half_alpha, stop, max_steps, out)[0]
+    n_steps = np.zeros(X.shape[0], dtype=np.int64)
+    forked = in_forked_child()
     components_torch = torch.from_numpy(components)
     # Too many atoms for a Gram matrix: the block-vectorised engine on the CPU.
     if forked and torch.get_num_threads() > 1:
